@@ -1,0 +1,1 @@
+"""The ledger: immutable events, the event store, import and rulesets."""

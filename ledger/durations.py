@@ -1,0 +1,58 @@
+"""Durations of the rules: ``Nd``, ``Nw`` and ``Nm`` (RULES.md §1).
+
+``D + Nm`` is N calendar months after D, on the same day of the month or the month's last day
+where that day does not exist (2012-01-31 + 1m = 2012-02-29). ``python-dateutil``'s
+``relativedelta`` implements exactly that clamping, so it is used rather than hand-written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from dateutil.relativedelta import relativedelta
+
+_DURATION = re.compile(r"^([0-9]{1,4})([dwm])$")
+
+
+class DurationError(ValueError):
+    """A duration that is not ``Nd``, ``Nw`` or ``Nm``."""
+
+
+@dataclass(frozen=True, order=True)
+class Duration:
+    """A count of days, weeks or calendar months, as written in a ruleset."""
+
+    count: int
+    unit: str  # "d", "w" or "m"
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        match = _DURATION.match(text.strip()) if isinstance(text, str) else None
+        if match is None:
+            raise DurationError(f"{text!r} is not a duration like 28d, 8w or 12m")
+        return cls(int(match.group(1)), match.group(2))
+
+    def after(self, start: date) -> date:
+        """``start + self`` by RULES.md §1."""
+        if self.unit == "m":
+            return start + relativedelta(months=self.count)
+        if self.unit == "w":
+            return start + timedelta(days=7 * self.count)
+        return start + timedelta(days=self.count)
+
+    def before(self, end: date) -> date:
+        """``end - self`` (months clamp to the month's last day, as for ``after``)."""
+        if self.unit == "m":
+            return end - relativedelta(months=self.count)
+        if self.unit == "w":
+            return end - timedelta(days=7 * self.count)
+        return end - timedelta(days=self.count)
+
+    def __str__(self) -> str:
+        return f"{self.count}{self.unit}"
+
+
+def months(count: int) -> Duration:
+    return Duration(count, "m")

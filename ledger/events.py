@@ -1,0 +1,216 @@
+"""Immutable domain events: one per record type of CONTRACT.md.
+
+Each record a source system sends becomes one event in its client's stream (aggregate
+:class:`ClientHistory`); rulesets, payment runs and disputes have streams of their own. Events are
+frozen dataclasses with real ``date`` and ``Decimal`` fields; nothing is ever updated or deleted,
+a correction is a new event naming the ``source_id`` it withdraws.
+
+Every record event class carries ``type``, the record type name of CONTRACT.md, so that
+derivations can switch on the name the data feeds use.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+_CLIENT_NAMESPACE = uuid5(NAMESPACE_URL, "pbr:client")
+
+
+def client_stream_id(client: str) -> UUID:
+    """The stream id of a client: stable, so a client's stream is found from its id alone."""
+    return uuid5(_CLIENT_NAMESPACE, client)
+
+
+class RecordEvent(Aggregate.Event):
+    """What every record has (CONTRACT.md, "Records")."""
+
+    type: ClassVar[str] = ""
+    own_date_fields: ClassVar[tuple[str, ...]] = ()
+
+    source_id: str
+    received_on: date
+    client: str
+
+    def own_dates(self) -> list[tuple[str, date]]:
+        """The record's own dates, by field name (each must be <= received_on)."""
+        return [(name, getattr(self, name)) for name in self.own_date_fields]
+
+    def fields(self) -> dict[str, Any]:
+        """The record's fields as CONTRACT.md names them (no stream metadata)."""
+        skip = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.record(self)
+
+
+class ClientHistory(Aggregate):
+    """A client's stream: every record about one client, in the order the ledger received it.
+
+    The aggregate keeps only what import needs to check the next record (journeys, which one is
+    open, which source ids it has); outcomes are derived from the events, never from this state.
+    A retracted record no longer counts here either, so a wrong discharge can be corrected and
+    sent again.
+    """
+
+    class Registered(Aggregate.Created, RecordEvent):
+        type: ClassVar[str] = "client_registered"
+        site: str
+        date_of_birth: date
+
+        def apply(self, aggregate: Any) -> None:  # the Created event builds the aggregate
+            pass
+
+    def __init__(self, source_id: str, received_on: date, client: str, site: str,
+                 date_of_birth: date) -> None:
+        self.client = client
+        self.site = site
+        self.date_of_birth = date_of_birth
+        self.records: dict[str, RecordEvent] = {}
+        self.retracted: set[str] = set()
+        self.journey_starts: dict[str, TreatmentStarted] = {}
+        self.journey_ends: dict[str, date] = {}
+        self.died_on: date | None = None
+        self.records[source_id] = None  # type: ignore[assignment]  # the registration itself
+
+    @classmethod
+    def create_id(cls, client: str, **_: Any) -> UUID:
+        return client_stream_id(client)
+
+    def record(self, event: RecordEvent) -> None:
+        """Fold one record into the import state (called by ``RecordEvent.apply``)."""
+        self.records[event.source_id] = event
+        if isinstance(event, Correction):
+            self.retracted.add(event.retracts)
+            self._rebuild_journeys()
+            return
+        self._fold(event)
+
+    def _rebuild_journeys(self) -> None:
+        self.journey_starts, self.journey_ends, self.died_on = {}, {}, None
+        for source_id, event in self.records.items():
+            if event is not None and source_id not in self.retracted:
+                self._fold(event)
+
+    def _fold(self, event: RecordEvent) -> None:
+        if isinstance(event, TreatmentStarted):
+            self.journey_starts[event.journey] = event
+        elif isinstance(event, Discharged):
+            self.journey_ends[event.journey] = event.on
+        elif isinstance(event, Died):
+            self.died_on = event.on
+            open_journey = self.open_journey()
+            if open_journey is not None:
+                self.journey_ends[open_journey] = event.on
+
+    def open_journey(self) -> str | None:
+        for journey in self.journey_starts:
+            if journey not in self.journey_ends:
+                return journey
+        return None
+
+    def last_discharge(self) -> date | None:
+        return max(self.journey_ends.values(), default=None)
+
+
+class TreatmentStarted(RecordEvent):
+    type: ClassVar[str] = "treatment_started"
+    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
+    journey: str
+    provider: str
+    on: date
+    substances: list[str]
+    injecting: bool
+    housing: str
+    hepb_vaccination_needed: bool
+    lasars_band: int | None
+
+
+class TopRecorded(RecordEvent):
+    type: ClassVar[str] = "top_recorded"
+    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
+    journey: str
+    on: date
+    stage: str
+    days_used: dict[str, int]
+    injecting_days: int | None
+    acute_housing_problem: bool | None
+    at_risk_of_eviction: bool | None
+    psychological_health: int | None
+    physical_health: int | None
+    quality_of_life: int | None
+
+
+class Discharged(RecordEvent):
+    type: ClassVar[str] = "discharged"
+    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
+    journey: str
+    on: date
+    reason: str
+    on_substitute_medication: bool
+
+
+class CjsCaseloadEntered(RecordEvent):
+    type: ClassVar[str] = "cjs_caseload_entered"
+    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
+    on: date
+    caseload: str
+
+
+class ProvenOffence(RecordEvent):
+    type: ClassVar[str] = "proven_offence"
+    own_date_fields: ClassVar[tuple[str, ...]] = ("offence_on", "disposal_on")
+    offence_on: date
+    disposal: str
+    disposal_on: date
+    trigger_offence: bool
+
+
+class ReleasedFromCustody(RecordEvent):
+    type: ClassVar[str] = "released_from_custody"
+    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
+    on: date
+
+
+class HepbCourseCompleted(RecordEvent):
+    type: ClassVar[str] = "hepb_course_completed"
+    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
+    on: date
+
+
+class BenefitsEnded(RecordEvent):
+    type: ClassVar[str] = "benefits_ended"
+    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
+    on: date
+
+
+class BenefitsStarted(RecordEvent):
+    type: ClassVar[str] = "benefits_started"
+    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
+    on: date
+
+
+class Died(RecordEvent):
+    type: ClassVar[str] = "died"
+    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
+    on: date
+
+
+class Correction(RecordEvent):
+    type: ClassVar[str] = "correction"
+    retracts: str
+    reason: str
+
+
+RECORD_EVENTS: dict[str, type[RecordEvent]] = {
+    cls.type: cls
+    for cls in (
+        ClientHistory.Registered, TreatmentStarted, TopRecorded, Discharged, CjsCaseloadEntered,
+        ProvenOffence, ReleasedFromCustody, HepbCourseCompleted, BenefitsEnded, BenefitsStarted,
+        Died, Correction,
+    )
+}

@@ -1,0 +1,217 @@
+"""The shapes every derivation shares: a client's history and the results derived from it.
+
+Data flows records -> events -> history -> findings -> outcomes -> entitlements -> payment lines.
+A :class:`History` is one client's records as known on K and as of E, with retractions applied;
+a rule reads it and returns a :class:`Finding`; the outcome engine turns findings into
+:class:`OutcomeResult` values with amounts, payable dates and recovery-cycle allocation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from ledger.durations import Duration
+from ledger.events import (
+    BenefitsEnded,
+    BenefitsStarted,
+    CjsCaseloadEntered,
+    ClientHistory,
+    Died,
+    Discharged,
+    HepbCourseCompleted,
+    ProvenOffence,
+    RecordEvent,
+    ReleasedFromCustody,
+    TopRecorded,
+    TreatmentStarted,
+)
+
+
+class Status(StrEnum):
+    INELIGIBLE = "ineligible"
+    PENDING = "pending"
+    ACHIEVED = "achieved"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A record a result rests on: its ``source_id``, its own date and what it showed."""
+
+    source_id: str
+    on: date
+    what: str
+
+
+@dataclass(frozen=True)
+class Journey:
+    """A treatment journey (RULES.md §2) as known on K and as of E.
+
+    ``discharged_on`` is set when a ``discharged`` record, or a ``died`` record closing the open
+    journey, is dated on or before E; ``discharge_reason`` is then the discharge's reason, or
+    ``died``. ``tops`` are the journey's own TOPs: dated from its start to its discharge, both
+    included (and not after E), in date order.
+    """
+
+    journey: str
+    client: str
+    site: str
+    provider: str
+    started_on: date
+    start: TreatmentStarted
+    tops: tuple[TopRecorded, ...]
+    discharge: Discharged | Died | None
+
+    @property
+    def substances(self) -> frozenset[str]:
+        return frozenset(self.start.substances)
+
+    @property
+    def lasars_band(self) -> int | None:
+        return self.start.lasars_band
+
+    @property
+    def discharged_on(self) -> date | None:
+        return None if self.discharge is None else self.discharge.on
+
+    @property
+    def discharge_reason(self) -> str | None:
+        if self.discharge is None:
+            return None
+        return "died" if isinstance(self.discharge, Died) else self.discharge.reason
+
+    def is_open_on(self, day: date) -> bool:
+        """In treatment on ``day``: started on or before it, not discharged before it."""
+        return self.started_on <= day and (self.discharged_on is None or day < self.discharged_on)
+
+    def tops_at(self, stage: str) -> tuple[TopRecorded, ...]:
+        return tuple(top for top in self.tops if top.stage == stage)
+
+
+@dataclass(frozen=True)
+class History:
+    """One client's facts, as known on ``known_on`` and as of ``as_of`` (RULES.md §2, §4, §5).
+
+    Only records received on or before ``known_on`` exist; a retraction received by then removes
+    the record it names. Facts dated after ``as_of`` are left out, so nothing achieves or fails
+    an outcome as of E by a fact dated after E. A proven offence is in the history once its
+    disposal date is on or before E (it is "proven as of E"). ``offences`` holds every disposal,
+    counting or not; the rules decide which count.
+    """
+
+    client: str
+    site: str
+    date_of_birth: date
+    registration: ClientHistory.Registered
+    as_of: date
+    known_on: date
+    journeys: tuple[Journey, ...]
+    offences: tuple[ProvenOffence, ...]
+    releases: tuple[ReleasedFromCustody, ...]
+    caseload_entries: tuple[CjsCaseloadEntered, ...]
+    hepb_courses: tuple[HepbCourseCompleted, ...]
+    benefits_ended: tuple[BenefitsEnded, ...]
+    benefits_started: tuple[BenefitsStarted, ...]
+    died: Died | None
+    retracted: tuple[RecordEvent, ...] = ()
+
+    def age_on(self, day: date) -> int:
+        """Whole years from the date of birth (RULES.md §1)."""
+        born = self.date_of_birth
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    def next_journey(self, journey: Journey) -> Journey | None:
+        later = [j for j in self.journeys if j.started_on > journey.started_on
+                 or (j.started_on == journey.started_on and j.journey > journey.journey)]
+        return min(later, key=lambda j: (j.started_on, j.journey), default=None)
+
+    def previous_journey(self, journey: Journey) -> Journey | None:
+        earlier = [j for j in self.journeys if j.started_on < journey.started_on
+                   or (j.started_on == journey.started_on and j.journey < journey.journey)]
+        return max(earlier, key=lambda j: (j.started_on, j.journey), default=None)
+
+
+@dataclass(frozen=True)
+class InstalmentFinding:
+    """One instalment of an outcome paid in instalments, as a rule finds it (before cycles)."""
+
+    n: int
+    status: Status
+    evidence_on: date | None
+    reason: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule finds for one journey: a status, its evidence date and why.
+
+    ``reason`` is a stable code that tests assert (``offence_in_window``); ``explanation`` is
+    the same in words a finance officer understands, with the decisive dates. ``instalments``
+    is filled only for outcomes the ruleset pays in instalments.
+    """
+
+    status: Status
+    evidence_on: date | None
+    reason: str
+    explanation: str
+    citations: tuple[Citation, ...] = ()
+    instalments: tuple[InstalmentFinding, ...] = ()
+
+
+@dataclass(frozen=True)
+class InstalmentResult:
+    n: int
+    status: Status
+    evidence_on: date | None
+    payable_on: date | None
+    amount: Decimal | None
+    reason: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class OutcomeResult:
+    """An outcome of a journey (or of a cohort) as of E, known on K: CONTRACT.md's JSON row."""
+
+    client: str | None
+    journey: str | None
+    outcome: str
+    option: str
+    status: Status
+    evidence_on: date | None
+    payable_on: date | None
+    amount: Decimal | None
+    reason: str
+    explanation: str
+    ruleset: str
+    provider: str | None
+    site: str | None
+    citations: tuple[Citation, ...] = ()
+    instalments: tuple[InstalmentResult, ...] | None = None
+    cohort: str | None = None
+    cycle: int | None = None
+
+
+@dataclass(frozen=True)
+class Unruled:
+    """A journey with no ruleset in force on its start date (RULES.md §6)."""
+
+    client: str
+    journey: str
+    started_on: date
+
+
+@dataclass(frozen=True)
+class ClientOutcomes:
+    client: str
+    outcomes: tuple[OutcomeResult, ...]
+    unruled: tuple[Unruled, ...] = field(default_factory=tuple)
+
+
+def lag_after(evidence_on: date | None, lag: Duration) -> date | None:
+    """``payable_on = evidence_on + lag`` (RULES.md §4)."""
+    return None if evidence_on is None else lag.after(evidence_on)

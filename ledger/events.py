@@ -70,12 +70,12 @@ class ClientHistory(Aggregate):
         self.client = client
         self.site = site
         self.date_of_birth = date_of_birth
-        self.records: dict[str, RecordEvent] = {}
+        self.record_types: dict[str, str] = {source_id: "client_registered"}
         self.retracted: set[str] = set()
+        self.journey_records: dict[str, RecordEvent] = {}
         self.journey_starts: dict[str, TreatmentStarted] = {}
         self.journey_ends: dict[str, date] = {}
         self.died_on: date | None = None
-        self.records[source_id] = None  # type: ignore[assignment]  # the registration itself
 
     @classmethod
     def create_id(cls, client: str, **_: Any) -> UUID:
@@ -83,17 +83,18 @@ class ClientHistory(Aggregate):
 
     def record(self, event: RecordEvent) -> None:
         """Fold one record into the import state (called by ``RecordEvent.apply``)."""
-        self.records[event.source_id] = event
+        self.record_types[event.source_id] = event.type
         if isinstance(event, Correction):
             self.retracted.add(event.retracts)
             self._rebuild_journeys()
-            return
-        self._fold(event)
+        elif isinstance(event, TreatmentStarted | Discharged | Died):
+            self.journey_records[event.source_id] = event
+            self._fold(event)
 
     def _rebuild_journeys(self) -> None:
         self.journey_starts, self.journey_ends, self.died_on = {}, {}, None
-        for source_id, event in self.records.items():
-            if event is not None and source_id not in self.retracted:
+        for source_id, event in self.journey_records.items():
+            if source_id not in self.retracted:
                 self._fold(event)
 
     def _fold(self, event: RecordEvent) -> None:

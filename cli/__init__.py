@@ -1,0 +1,1 @@
+"""The ``pbr`` command: parses arguments and formats results, nothing more."""

@@ -1,0 +1,210 @@
+"""The event store: an ``eventsourcing`` application persisted through ``eventsourcing-sqlalchemy``.
+
+Streams: one per client (every record about the client), one per ruleset. Beside the events the
+store keeps one index table, ``pbr_source_ids``: a record's ``source_id`` with its client and a
+digest of its content, written in the same transaction as the record's event, so duplicates and
+conflicts are found with one indexed look-up however large the ledger grows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+from sqlalchemy import Column, MetaData, String, Table, select
+from sqlalchemy.orm import Session
+
+from ledger.events import ClientHistory, RecordEvent, client_stream_id
+from ledger.rulesets import Ruleset, parse_ruleset, ruleset_digest
+
+DEFAULT_DB = "sqlite:///pbr.db"
+_RULESET_NAMESPACE = uuid5(NAMESPACE_URL, "pbr:ruleset")
+
+
+class DateAsISO(Transcoding):
+    """Dates are stored as ``YYYY-MM-DD`` and come back as ``date``, never as strings."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class RulesetStream(Aggregate):
+    """A published ruleset: its TOML text, exactly as published, and a digest of its meaning."""
+
+    class Published(Aggregate.Created):
+        ruleset_id: str
+        text: str
+        digest: str
+
+    def __init__(self, ruleset_id: str, text: str, digest: str) -> None:
+        self.ruleset_id = ruleset_id
+        self.text = text
+        self.digest = digest
+
+    @classmethod
+    def create_id(cls, ruleset_id: str, **_: Any) -> UUID:
+        return ruleset_stream_id(ruleset_id)
+
+
+def ruleset_stream_id(ruleset_id: str) -> UUID:
+    return uuid5(_RULESET_NAMESPACE, ruleset_id)
+
+
+def database_url(url: str | None) -> str:
+    """The SQLAlchemy URL to use: the argument, else ``PBR_DB``, else ``sqlite:///pbr.db``.
+
+    PostgreSQL URLs without a driver are given psycopg 3, the driver the project installs.
+    """
+    url = url or os.environ.get("PBR_DB") or DEFAULT_DB
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+metadata = MetaData()
+source_ids = Table(
+    "pbr_source_ids", metadata,
+    Column("source_id", String(200), primary_key=True),
+    Column("client", String(200), nullable=False),
+    Column("digest", String(64), nullable=False),
+)
+
+
+class Ledger(Application):
+    """The ledger application: validates nothing itself, saves whole batches atomically."""
+
+    name = "ledger"
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = database_url(url)
+        super().__init__(env={
+            "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+            "SQLALCHEMY_URL": self.url,
+        })
+        self.datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        metadata.create_all(self.datastore.engine, checkfirst=True)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    def close(self) -> None:
+        """Release the database connections."""
+        super().close()
+        if self.datastore.engine is not None:
+            self.datastore.engine.dispose()
+
+    def transaction(self) -> Any:
+        """One database transaction that ``save`` calls inside it join (commit on exit)."""
+        return self.datastore.transaction(commit=True)
+
+    # Clients -------------------------------------------------------------------------------
+
+    def client(self, client: str) -> ClientHistory | None:
+        try:
+            return self.repository.get(client_stream_id(client))
+        except AggregateNotFoundError:
+            return None
+
+    def client_events(self, client: str) -> list[RecordEvent]:
+        """A client's records in the order the ledger received them."""
+        return list(self.events.get(client_stream_id(client)))  # type: ignore[arg-type]
+
+    def known_source_ids(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """For each id already in the ledger: (client, digest)."""
+        wanted = list(set(ids))
+        found: dict[str, tuple[str, str]] = {}
+        with self.datastore.transaction(commit=False) as session:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                rows = session.execute(select(source_ids).where(source_ids.c.source_id.in_(chunk)))
+                found.update({row.source_id: (row.client, row.digest) for row in rows})
+        return found
+
+    def save_batch(self, aggregates: Sequence[Aggregate],
+                   index_rows: Sequence[dict[str, str]]) -> None:
+        """Append the pending events of ``aggregates`` and their index rows in one transaction."""
+        with self.transaction() as session:
+            assert isinstance(session, Session)
+            if index_rows:
+                session.execute(source_ids.insert(), list(index_rows))
+            self.save(*aggregates)
+
+    # The whole ledger ----------------------------------------------------------------------
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def notifications(self, start: int = 1, batch: int = 5000,
+                      topics: Sequence[str] = ()) -> Iterator[tuple[int, Any]]:
+        """Every event from position ``start`` on, in the order recorded, with its position."""
+        position = start
+        while True:
+            page = self.recorder.select_notifications(position, batch, topics=topics)
+            if not page:
+                return
+            for notification in page:
+                yield notification.id, self.mapper.to_domain_event(notification)
+            position = page[-1].id + 1
+
+    def records_by_client(self, known_on: date | None = None,
+                          ) -> tuple[dict[str, list[RecordEvent]], int]:
+        """Every client's records (received on or before ``known_on``) and the last position."""
+        by_client: dict[str, list[RecordEvent]] = defaultdict(list)
+        last = 0
+        for position, event in self.notifications():
+            if isinstance(event, RecordEvent) and (known_on is None
+                                                   or event.received_on <= known_on):
+                by_client[event.client].append(event)
+                last = position
+        return dict(by_client), last
+
+    # Rulesets ------------------------------------------------------------------------------
+
+    def publish_ruleset(self, text: str) -> tuple[Ruleset, bool]:
+        """Publish a validated ruleset; ``False`` when the same content was already published.
+
+        Raises ``RulesetConflict`` when the id is taken by other content.
+        """
+        ruleset = parse_ruleset(text)
+        digest = ruleset_digest(ruleset)
+        try:
+            existing = self.repository.get(ruleset_stream_id(ruleset.id))
+        except AggregateNotFoundError:
+            self.save(RulesetStream(ruleset_id=ruleset.id, text=text, digest=digest))
+            return ruleset, True
+        if existing.digest != digest:
+            raise RulesetConflict(ruleset.id)
+        return ruleset, False
+
+    def rulesets(self) -> list[Ruleset]:
+        """Every published ruleset, in the order published."""
+        topic = "ledger.store:RulesetStream.Published"
+        return [parse_ruleset(event.text) for _, event in self.notifications(topics=[topic])]
+
+    def ruleset_text(self, ruleset_id: str) -> str | None:
+        try:
+            return self.repository.get(ruleset_stream_id(ruleset_id)).text
+        except AggregateNotFoundError:
+            return None
+
+
+class RulesetConflict(ValueError):
+    def __init__(self, ruleset_id: str) -> None:
+        super().__init__(f"id: ruleset {ruleset_id!r} is already published with other content; "
+                         "publish the change under a new id")
+        self.ruleset_id = ruleset_id

@@ -1,0 +1,45 @@
+"""Shared fixtures: a fresh ledger on SQLite and, when PBR_TEST_POSTGRES_URL is set, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from ledger.store import Ledger, database_url
+
+POSTGRES_URL = os.environ.get("PBR_TEST_POSTGRES_URL")
+
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.skipif(
+        not POSTGRES_URL, reason="PBR_TEST_POSTGRES_URL is not set")),
+]
+
+
+def reset_postgres() -> str:
+    """Empty the test database's public schema; the URL to use."""
+    assert POSTGRES_URL
+    url = database_url(POSTGRES_URL)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The URL of an empty ledger database on each backend."""
+    if request.param == "postgresql":
+        return reset_postgres()
+    return f"sqlite:///{tmp_path / 'pbr.db'}"
+
+
+@pytest.fixture
+def ledger(db_url: str):
+    store = Ledger(db_url)
+    yield store
+    store.close()

@@ -135,7 +135,9 @@ class Importer:
 
     def _import_batch(self, lines: list[Line]) -> None:
         checked = [(line, self._shape(line)) for line in lines]
-        known = self.ledger.known_source_ids(r.source_id for _, r in checked if r is not None)
+        records = [record for _, record in checked if record is not None]
+        known = self.ledger.known_source_ids(record.source_id for record in records)
+        self._load_clients(record.client for record in records)
         touched: dict[str, ClientHistory] = {}
         index_rows: list[dict[str, str]] = []
         accepted = 0
@@ -185,9 +187,14 @@ class Importer:
         raise RecordError("conflict", f"source_id: {source_id} is already in the ledger with "
                                       "other content")
 
+    def _load_clients(self, clients: Iterator[str]) -> None:
+        """Read the streams of the batch's clients not yet seen, in one query."""
+        missing = {client for client in clients if client not in self.clients}
+        if missing:
+            loaded = self.ledger.load_clients(missing)
+            self.clients.update({client: loaded.get(client) for client in missing})
+
     def _client(self, client: str) -> ClientHistory | None:
-        if client not in self.clients:
-            self.clients[client] = self.ledger.client(client)
         return self.clients[client]
 
     def _append(self, record: Any) -> ClientHistory:

@@ -185,15 +185,18 @@ def validate_record(data: Any) -> _Record:
         raise _describe(error) from None
 
 
+_OWN_DATES = ("on", "offence_on", "disposal_on", "date_of_birth")
+
+
 def own_dates(record: _Record) -> list[tuple[str, date]]:
     """The record's own dates, by field name (CONTRACT.md: none later than ``received_on``)."""
-    names = ("on", "offence_on", "disposal_on", "date_of_birth")
-    return [(name, getattr(record, name)) for name in names if hasattr(record, name)]
+    fields = record.__dict__
+    return [(name, fields[name]) for name in _OWN_DATES if name in fields]
 
 
 def digest(record: _Record) -> str:
     """The record's content, canonically: equal content from JSON or CSV gives equal digests."""
-    canonical = json.dumps(record.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(record.__dict__, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

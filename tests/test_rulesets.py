@@ -1,0 +1,74 @@
+"""Ruleset files: CONTRACT.md's schema, refused with the key's name when wrong."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from ledger.durations import Duration
+from ledger.rulesets import RulesetError, example_ruleset_text, parse_ruleset, select_ruleset
+from tests.cli_runner import pbr
+
+EXAMPLE = example_ruleset_text()
+
+
+def refusal(text: str) -> RulesetError:
+    with pytest.raises(RulesetError) as caught:
+        parse_ruleset(text)
+    return caught.value
+
+
+def test_the_example_ruleset_is_valid():
+    ruleset = parse_ruleset(EXAMPLE)
+    assert ruleset.outcomes.drug_free_final.instalments[-1] == Duration(12, "m")
+    assert ruleset.amount(Decimal("2000.00"), 3) == Decimal("4000.00")
+    assert ruleset.amount(Decimal("2000.00"), None) == Decimal("2000.00")
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ('relapse = "after_final_window"', 'relapse = "sometimes"', "relapse"),
+    ('min_review_gap = "28d"', 'min_review_gap = "four weeks"', "min_review_gap"),
+    ('payment_period = "quarter"', 'payment_period = "year"', "payment_period"),
+    ('tariff = "2000.00"', 'tariff = "2000.001"', "outcomes.drug_free_final.tariff"),
+    ('tariff = "2000.00"', 'tariff = 2000', "outcomes.drug_free_final.tariff"),
+    ('window = "12m"\nlag = "8w"', 'window = "9m"\nlag = "8w"', "outcomes.drug_free_final.window"),
+    ('["3m", "6m", "9m", "12m"]', '["3m", "6m", "9m"]', "outcomes.drug_free_final.instalments"),
+    ('clock_reset = false', 'clock_reset = false\nreset = 1', "outcomes.offending_initial.reset"),
+    ('effective_from = "2012-04-01"', 'effective_from = "2012-02-30"', "effective_from"),
+    ('id = "example-2012"', 'name = "x"', "id"),
+])
+def test_a_bad_ruleset_is_refused_naming_the_key(old, new, key):
+    assert refusal(EXAMPLE.replace(old, new, 1)).key == key
+
+
+def test_a_missing_tariff_is_refused():
+    text = EXAMPLE.replace('tariff = "250.00"\nlag = "4w"\n\n[outcomes.housing]',
+                           'lag = "4w"\n\n[outcomes.housing]', 1)
+    assert refusal(text).key == "outcomes.injecting.tariff"
+
+
+def test_an_unknown_outcome_is_refused():
+    assert refusal(EXAMPLE + '\n[outcomes.happiness]\ntariff = "1.00"\nlag = "4w"\n').key == \
+        "outcomes.happiness"
+
+
+def test_publishing_a_bad_ruleset_exits_two_naming_the_key(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(EXAMPLE.replace('lag = "8w"', 'lag = "8x"'))
+    result = pbr("rules", "publish", path, "--db", f"sqlite:///{tmp_path}/x.db")
+    assert result.exit_code == 2
+    assert "outcomes.drug_free_final.lag" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_site_specific_ruleset_wins_over_the_general_one():
+    general = parse_ruleset(EXAMPLE)
+    local = parse_ruleset(EXAMPLE.replace('id = "example-2012"', 'id = "s1-2012"')
+                          .replace('sites = ["*"]', 'sites = ["S1"]')
+                          .replace('effective_from = "2012-04-01"',
+                                   'effective_from = "2012-01-01"'))
+    assert select_ruleset([general, local], "S1", date(2012, 6, 1)).id == "s1-2012"
+    assert select_ruleset([general, local], "S2", date(2012, 6, 1)).id == "example-2012"
+    assert select_ruleset([general, local], "S2", date(2012, 3, 31)) is None

@@ -43,3 +43,14 @@ def ledger(db_url: str):
     store = Ledger(db_url)
     yield store
     store.close()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say how many PostgreSQL-backed tests ran, so CI output shows they were not skipped."""
+    counts = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        reports = terminalreporter.stats.get(outcome, [])
+        counts[outcome] = sum(1 for r in reports if "[postgresql" in getattr(r, "nodeid", ""))
+    if any(counts.values()):
+        terminalreporter.write_line(
+            "PostgreSQL-backed tests: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n))

@@ -7,7 +7,16 @@ import sys
 import typer
 import typer.main
 
-from cli import records_commands, rules_commands
+from cli import (
+    demo_commands,
+    dispute_commands,
+    outcome_commands,
+    payment_commands,
+    records_commands,
+    remittance_commands,
+    rules_commands,
+    simulate_commands,
+)
 from cli.common import UsageProblem
 
 # typer runs on click; recent releases carry their own copy of it, older ones import it.
@@ -23,9 +32,18 @@ app = typer.Typer(
 )
 records_commands.register(app)
 app.add_typer(rules_commands.app, name="rules")
+outcome_commands.register(app)
+app.add_typer(payment_commands.app, name="payments")
+app.add_typer(dispute_commands.app, name="disputes")
+app.add_typer(remittance_commands.app, name="remittances")
+app.command("reconcile")(remittance_commands.reconcile_command)
+simulate_commands.register(app)
+demo_commands.register(app)
 
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+_EXITS = tuple({typer.Exit, getattr(click.exceptions, "Exit", typer.Exit)})
+_ABORTS = tuple({typer.Abort, getattr(click.exceptions, "Abort", typer.Abort)})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,9 +57,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except click.exceptions.UsageError as error:
         _die(error.format_message().replace("\n", " "))
-    except (click.exceptions.Exit, typer.Exit) as done:
+    except _EXITS as done:
         sys.exit(getattr(done, "exit_code", 0))
-    except (click.exceptions.Abort, typer.Abort):
+    except _ABORTS:
         _die("interrupted")
     except KeyboardInterrupt:
         _die("interrupted; every batch committed before the interruption is kept")

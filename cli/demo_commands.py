@@ -1,0 +1,128 @@
+"""``pbr demo``: the main job end to end on a simulated pilot, on the embedded default."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import fail, print_json, table
+from cli.outcome_commands import outcome_json
+from cli.payment_commands import run_json
+from cli.report import html_report
+from ledger.importer import Importer
+from ledger.rulesets import OPTIONS, example_ruleset_text
+from ledger.runs import RunRefused, replay_run, take_run
+from ledger.simulation import write_pilot
+from ledger.store import Ledger
+from projections.engine import derive_all
+from projections.payments import lines_digest
+
+QUARTER_ENDS = [date(2012, 6, 30), date(2012, 9, 30), date(2012, 12, 31), date(2013, 3, 31),
+                date(2013, 6, 30), date(2013, 9, 30), date(2013, 12, 31), date(2014, 3, 31),
+                date(2014, 6, 30), date(2014, 9, 30), date(2014, 12, 31), date(2015, 3, 31)]
+KNOWLEDGE_DELAY = timedelta(weeks=4)
+
+
+def demo(
+    clients: Annotated[int, typer.Option("--clients", min=1, help="Simulated clients.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Simulation seed.")] = 1,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")]
+    = Path("pbr-demo"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> int:
+    """Simulate a pilot, import it, publish the example ruleset, take and replay quarterly
+    payment runs 2012-Q2 to 2015-Q1, and write an HTML report."""
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    database = out / "pbr-demo.db"
+    for stale in out.glob("pbr-demo.db*"):
+        stale.unlink()
+    say = (lambda _: None) if as_json else (lambda text: typer.echo(text, err=True))
+    records = out / "pilot.jsonl"
+    say(f"simulating {clients:,} clients (seed {seed})…")
+    count = write_pilot(clients, seed, records)
+    ledger = Ledger(f"sqlite:///{database.resolve()}")
+    ledger.publish_ruleset(example_ruleset_text())
+    with typer.progressbar(length=count, label="importing", file=_progress_file(as_json)) as bar:
+        report = Importer(ledger).run([records], progress=bar.update)
+    if report.rejected:
+        fail(f"the simulated pilot had {report.rejected} rejected records: "
+             f"{report.rejects[0].reason}")
+    runs, summary = [], []
+    with typer.progressbar(QUARTER_ENDS, label="payment runs",
+                           file=_progress_file(as_json)) as quarters:
+        for quarter_end in quarters:
+            try:
+                run = take_run(ledger, quarter_end, quarter_end + KNOWLEDGE_DELAY)
+            except RunRefused as refused:
+                fail(str(refused))
+            runs.append(run_json(run))
+    identical_all = True
+    for run in runs:
+        recorded, recomputed = replay_run(ledger, _taken(ledger, run["run"]))
+        identical = recorded == recomputed and lines_digest(recomputed) == run["digest"]
+        identical_all &= identical
+        summary.append(_quarter_row(run, identical))
+    last = QUARTER_ENDS[-1]
+    by_client, _ = ledger.records_by_client(last + KNOWLEDGE_DELAY)
+    results, _ = derive_all(by_client, ledger.rulesets(), last, last + KNOWLEDGE_DELAY)
+    outcome_rows = _outcome_rows(results)
+    html = out / "report.html"
+    html.write_text(html_report(runs, [outcome_json(r) for r in results], summary, outcome_rows),
+                    encoding="utf-8")
+    seconds = time.perf_counter() - started
+    if as_json:
+        print_json({"clients": clients, "records": count, "runs": len(runs),
+                    "all_replays_identical": identical_all, "report": str(html),
+                    "database": str(database), "seconds": round(seconds, 1),
+                    "quarters": [dict(zip(["quarter", "payments", "clawbacks", "net", "lines",
+                                           "replay"], row, strict=True)) for row in summary]})
+    else:
+        typer.echo(table(summary, ["quarter", "payments", "clawbacks", "net", "lines",
+                                   "replay"]))
+        typer.echo("")
+        typer.echo(table(outcome_rows, ["outcome", "option", "achieved", "failed", "pending",
+                                        "ineligible"]))
+        typer.echo(f"\n{count:,} records, {len(runs)} runs, every replay "
+                   f"{'identical' if identical_all else 'NOT identical'}; "
+                   f"report: {html}; ledger: {database}; {seconds:.1f} s")
+    ledger.close()
+    return 0 if identical_all else 1
+
+
+def _progress_file(quiet: bool):
+    import io
+    import sys
+    return io.StringIO() if quiet else sys.stderr
+
+
+def _taken(ledger: Ledger, run_id: str):
+    from ledger.runs import find_run
+    return find_run(ledger, run_id)
+
+
+def _quarter_row(run: dict, identical: bool) -> list[str]:
+    payments = sum((Decimal(line["amount"]) for line in run["lines"]
+                    if line["kind"] != "clawback"), Decimal("0.00"))
+    clawbacks = sum((Decimal(line["amount"]) for line in run["lines"]
+                     if line["kind"] == "clawback"), Decimal("0.00"))
+    return [run["as_of"].isoformat(), str(payments), str(clawbacks), str(payments + clawbacks),
+            str(len(run["lines"])), "identical" if identical else "DIFFERENT"]
+
+
+def _outcome_rows(results: list) -> list[list[str]]:
+    counts: Counter = Counter((r.outcome, str(r.status)) for r in results)
+    return [[name, option, *(str(counts[(name, status)]) for status in
+                             ("achieved", "failed", "pending", "ineligible"))]
+            for name, option in OPTIONS.items()
+            if any(counts[(name, s)] for s in ("achieved", "failed", "pending", "ineligible"))]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)

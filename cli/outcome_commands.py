@@ -1,0 +1,231 @@
+"""``pbr outcomes``, ``pbr explain`` and ``pbr clock``: the derived outcomes, and why."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+
+from cli.common import DbOption, JsonOption, fail, open_ledger, parse_date, print_json, table
+from ledger.rulesets import OPTIONS, select_ruleset
+from ledger.store import Ledger
+from projections.engine import derive_all, derive_client
+from projections.history import build_history
+from projections.model import ClientOutcomes, OutcomeResult, Unruled
+from projections.offending import Clock, offending_clock
+
+AsOfOption = Annotated[str | None, typer.Option(
+    "--as-of", help="The date outcomes are worked out as of (YYYY-MM-DD; default today).",
+    show_default=False)]
+KnownOnOption = Annotated[str | None, typer.Option(
+    "--known-on", help="Use only records received on or before this date (default: --as-of).",
+    show_default=False)]
+
+
+def dates(as_of: str | None, known_on: str | None) -> tuple[date, date]:
+    """``--as-of`` defaults to today and ``--known-on`` to ``--as-of`` (CONTRACT.md)."""
+    as_of_date = parse_date(as_of, "--as-of") or date.today()
+    return as_of_date, parse_date(known_on, "--known-on") or as_of_date
+
+
+def outcome_json(result: OutcomeResult) -> dict[str, Any]:
+    """One row of CONTRACT.md's ``pbr outcomes --json``, with a few additions."""
+    row: dict[str, Any] = {
+        "client": result.client, "journey": result.journey, "outcome": result.outcome,
+        "option": result.option, "status": str(result.status),
+        "evidence_on": result.evidence_on, "payable_on": result.payable_on,
+        "amount": result.amount, "reason": result.reason, "explanation": result.explanation,
+        "ruleset": result.ruleset, "provider": result.provider, "site": result.site,
+        "cycle": result.cycle,
+    }
+    if result.instalments is not None:
+        row["instalments"] = [{
+            "n": i.n, "status": str(i.status), "evidence_on": i.evidence_on,
+            "payable_on": i.payable_on, "amount": i.amount, "reason": i.reason,
+            "explanation": i.explanation} for i in result.instalments]
+    if result.cohort is not None:
+        row["cohort"] = result.cohort
+    return row
+
+
+def citations_json(result: OutcomeResult) -> list[dict[str, Any]]:
+    return [{"source_id": c.source_id, "on": c.on, "what": c.what} for c in result.citations]
+
+
+def unruled_json(unruled: Unruled) -> dict[str, Any]:
+    return {"client": unruled.client, "journey": unruled.journey, "started_on": unruled.started_on}
+
+
+def _client_outcomes(ledger: Ledger, client: str, as_of: date, known_on: date) -> ClientOutcomes:
+    derived = derive_client(ledger.client_events(client), ledger.rulesets(), as_of, known_on)
+    if derived is None:
+        fail(f"CLIENT: no client {client!r} is registered as known on {known_on}")
+    return derived
+
+
+def outcomes(
+    as_of: AsOfOption = None,
+    known_on: KnownOnOption = None,
+    client: Annotated[str | None, typer.Option("--client", help="Only this client.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every outcome of every journey, as of a date with the knowledge of a date."""
+    as_of_date, known_on_date = dates(as_of, known_on)
+    ledger = open_ledger(db)
+    if client is not None:
+        derived = _client_outcomes(ledger, client, as_of_date, known_on_date)
+        results, unruled = list(derived.outcomes), list(derived.unruled)
+    else:
+        by_client, _ = ledger.records_by_client(known_on_date)
+        results, unruled = derive_all(by_client, ledger.rulesets(), as_of_date, known_on_date)
+    if as_json:
+        print_json({"as_of": as_of_date, "known_on": known_on_date,
+                    "outcomes": [outcome_json(r) for r in results],
+                    "unruled": [unruled_json(u) for u in unruled]})
+        return
+    rows = [[r.client or r.cohort or "", r.journey or "", f"{r.outcome} ({r.option})",
+             str(r.status), _text(r.evidence_on), _text(r.payable_on), _text(r.amount), r.reason]
+            for r in results]
+    typer.echo(f"as of {as_of_date}, known on {known_on_date}")
+    typer.echo(table(rows, ["client", "journey", "outcome", "status", "evidence_on",
+                            "payable_on", "amount", "reason"]) if rows else "no outcomes")
+    for item in unruled:
+        typer.echo(f"unruled: client {item.client} journey {item.journey} started "
+                   f"{item.started_on} (no ruleset in force on that date)")
+
+
+def explain(
+    client: Annotated[str, typer.Argument(metavar="CLIENT", show_default=False)],
+    outcome: Annotated[str | None, typer.Option(
+        "--outcome", help="Only this outcome (its slug, e.g. offending_final).")] = None,
+    as_of: AsOfOption = None,
+    known_on: KnownOnOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Why each outcome of a client stands as it does, citing the records and the rule."""
+    if outcome is not None and outcome not in OPTIONS:
+        fail(f"--outcome: {outcome!r} is not an outcome ({', '.join(OPTIONS)})")
+    as_of_date, known_on_date = dates(as_of, known_on)
+    derived = _client_outcomes(open_ledger(db), client, as_of_date, known_on_date)
+    results = [r for r in derived.outcomes if outcome is None or r.outcome == outcome]
+    if as_json:
+        print_json({"client": client, "as_of": as_of_date, "known_on": known_on_date,
+                    "outcomes": [{**outcome_json(r), "citations": citations_json(r)}
+                                 for r in results],
+                    "unruled": [unruled_json(u) for u in derived.unruled]})
+        return
+    typer.echo(f"client {client}, as of {as_of_date}, known on {known_on_date}")
+    for result in results:
+        typer.echo("")
+        typer.echo(_explanation_text(result))
+    for item in derived.unruled:
+        typer.echo(f"\njourney {item.journey} (started {item.started_on}) has no ruleset in "
+                   "force on its start date: it has no outcomes")
+
+
+def _explanation_text(result: OutcomeResult) -> str:
+    head = (f"journey {result.journey} · {result.outcome} (option {result.option}) · "
+            f"{result.status}")
+    if result.amount is not None:
+        head += f" · £{result.amount} payable on {result.payable_on}"
+    lines = [head, f"  rule set {result.ruleset}; reason {result.reason}",
+             f"  {result.explanation}"]
+    for instalment in result.instalments or ():
+        money = f" £{instalment.amount}" if instalment.amount is not None else ""
+        lines.append(f"  instalment {instalment.n}: {instalment.status}{money} — "
+                     f"{instalment.explanation}")
+    for citation in result.citations:
+        lines.append(f"  record {citation.source_id} ({citation.on}): {citation.what}")
+    return "\n".join(lines)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def clock_json(clock: Clock) -> dict[str, Any]:
+    return {
+        "journey": clock.journey, "outcome": clock.outcome, "option": OPTIONS[clock.outcome],
+        "window": str(clock.window), "status": str(clock.status), "reason": clock.reason,
+        "explanation": clock.explanation, "current_start": clock.current_start,
+        "target_on": clock.target_on, "evidence_on": clock.evidence_on,
+        "reset_limit_on": clock.limit_on,
+        "starts": [{"on": s.on, "cause": s.cause, "record": s.offence,
+                    "offence_on": s.offence_on, "disposal": s.disposal,
+                    "disposal_on": s.disposal_on, "release": s.release,
+                    "released_on": s.released_on, "superseded_on": s.superseded_on}
+                   for s in clock.starts],
+    }
+
+
+def client_clocks(events: list, rulesets: list, as_of: date, known_on: date) -> list[Clock]:
+    """The offending clocks of each journey whose ruleset runs one (3.2; 3.1 with clock_reset)."""
+    history = build_history(events, known_on, as_of)
+    if history is None:
+        return []
+    clocks = []
+    for journey in history.journeys:
+        ruleset = select_ruleset(rulesets, history.site, journey.started_on)
+        if ruleset is None:
+            continue
+        for params in (ruleset.outcomes.offending_initial, ruleset.outcomes.offending_final):
+            if params is None or params.measure != "individual" or not params.clock_reset:
+                continue
+            clocks.append(offending_clock(history, journey, params, as_of))
+    return clocks
+
+
+def clock(
+    client: Annotated[str, typer.Argument(metavar="CLIENT", show_default=False)],
+    as_of: AsOfOption = None,
+    known_on: KnownOnOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The offending clock of each journey: every start, each reset with the offence behind it,
+    and the target date."""
+    as_of_date, known_on_date = dates(as_of, known_on)
+    ledger = open_ledger(db)
+    events = ledger.client_events(client)
+    if build_history(events, known_on_date, as_of_date) is None:
+        fail(f"CLIENT: no client {client!r} is registered as known on {known_on_date}")
+    clocks = client_clocks(events, ledger.rulesets(), as_of_date, known_on_date)
+    if as_json:
+        print_json({"client": client, "as_of": as_of_date, "known_on": known_on_date,
+                    "clocks": [clock_json(c) for c in clocks]})
+        return
+    typer.echo(f"client {client}, as of {as_of_date}, known on {known_on_date}")
+    if not clocks:
+        typer.echo("no offending clock runs for this client's journeys")
+    for item in clocks:
+        typer.echo(f"\njourney {item.journey} · {item.outcome} (option "
+                   f"{OPTIONS[item.outcome]}) · window {item.window} · {item.status}")
+        for start in item.starts:
+            typer.echo("  " + _start_text(start))
+        if item.status == "failed":
+            target = "none (the outcome failed)"
+        else:
+            target = str(item.target_on or "not known while in custody")
+        typer.echo(f"  target: {target}" + (f"; reset limit {item.limit_on}"
+                                            if item.limit_on else ""))
+        typer.echo(f"  {item.explanation}")
+
+
+def _start_text(start: Any) -> str:
+    if start.cause == "journey_start":
+        return f"start {start.on}: the journey's start (record {start.offence})"
+    when = start.on or "unknown until release from custody"
+    release = (f", released {start.released_on} (record {start.release})"
+               if start.release else "")
+    verb = "reset" if start.cause == "reset" else "pushed (offence on bail)"
+    return (f"{verb} to {when}: offence dated {start.offence_on}, {start.disposal} disposed "
+            f"{start.disposal_on} (record {start.offence}){release}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("outcomes")(outcomes)
+    app.command("explain")(explain)
+    app.command("clock")(clock)

@@ -1,0 +1,191 @@
+"""``pbr payments``: take, list, show, replay and diff payment runs."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.common import DbOption, JsonOption, fail, open_ledger, parse_date, print_json, table
+from ledger.runs import (
+    PaymentRun,
+    RunRefused,
+    diff_lines,
+    find_run,
+    recompute_today,
+    recorded_runs,
+    records_since,
+    replay_run,
+    take_run,
+)
+from ledger.store import Ledger
+from projections.payments import lines_digest
+
+app = typer.Typer(help="Take, list, show, replay and compare payment runs.",
+                  no_args_is_help=True)
+RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="A run id, e.g. R0001.",
+                                            show_default=False)]
+
+
+def run_json(run: PaymentRun.Taken | PaymentRun) -> dict[str, Any]:
+    """CONTRACT.md's run document, with site totals, the digest and overpayments added."""
+    return {"run": run.run_id, "as_of": run.as_of, "known_on": run.known_on,
+            "rulesets": list(run.rulesets), "position": run.position,
+            "lines": [{**line, "amount": str(line["amount"])} for line in run.lines],
+            "totals": {k: str(v) for k, v in run.provider_totals.items()},
+            "site_totals": {k: str(v) for k, v in run.site_totals.items()},
+            "total": str(run.total), "digest": run.digest,
+            "overpayments": [{**o, "paid": str(o["paid"]), "payable": str(o["payable"])}
+                             for o in run.overpayments]}
+
+
+def _get_run(ledger: Ledger, run_id: str) -> PaymentRun.Taken:
+    run = find_run(ledger, run_id)
+    if run is None:
+        fail(f"RUN: no payment run {run_id!r} is recorded (see pbr payments list)")
+    return run
+
+
+@app.command("run")
+def run_command(
+    as_of: Annotated[str, typer.Option("--as-of", help="The run's date E (YYYY-MM-DD).",
+                                       show_default=False)],
+    known_on: Annotated[str | None, typer.Option(
+        "--known-on", help="Use records received on or before this date (default: --as-of).",
+        show_default=False)] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Take and record a payment run as of a date, known on a date."""
+    as_of_date = parse_date(as_of, "--as-of")
+    assert as_of_date is not None
+    known_on_date = parse_date(known_on, "--known-on") or as_of_date
+    ledger = open_ledger(db)
+    try:
+        run = take_run(ledger, as_of_date, known_on_date)
+    except RunRefused as refused:
+        fail(str(refused))
+    if as_json:
+        print_json(run_json(run))
+    else:
+        _print_run(run)
+
+
+def _print_run(run: PaymentRun.Taken | PaymentRun) -> None:
+    typer.echo(f"run {run.run_id}: as of {run.as_of}, known on {run.known_on}, rulesets "
+               f"{', '.join(run.rulesets) or '-'}, position {run.position}")
+    rows = [[line["client"] or line.get("cohort") or "", line["journey"] or "",
+             line["outcome"] or "", "" if line["instalment"] is None else str(line["instalment"]),
+             line["kind"], str(line["amount"]), line["provider"] or "", line["site"] or ""]
+            for line in run.lines]
+    if rows:
+        typer.echo(table(rows, ["client", "journey", "outcome", "instalment", "kind", "amount",
+                                "provider", "site"]))
+    else:
+        typer.echo("no lines")
+    for provider, amount in run.provider_totals.items():
+        typer.echo(f"total {provider}: {amount}")
+    typer.echo(f"total: {run.total}")
+    for over in run.overpayments:
+        typer.echo(f"overpayment not clawed back (clawback = false): client {over['client']} "
+                   f"journey {over['journey']} {over['outcome']}: paid {over['paid']}, "
+                   f"payable {over['payable']}")
+
+
+@app.command("list")
+def list_runs(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """The recorded runs."""
+    runs = recorded_runs(open_ledger(db))
+    if as_json:
+        print_json({"runs": [{"run": r.run_id, "as_of": r.as_of, "known_on": r.known_on,
+                              "lines": len(r.lines), "total": str(r.total)} for r in runs]})
+        return
+    rows = [[r.run_id, r.as_of.isoformat(), r.known_on.isoformat(), str(len(r.lines)),
+             str(r.total)] for r in runs]
+    typer.echo(table(rows, ["run", "as_of", "known_on", "lines", "total"]) if rows
+               else "no payment runs recorded")
+
+
+@app.command("show")
+def show(
+    run_id: RunArgument,
+    output_format: Annotated[str | None, typer.Option(
+        "--format", help="Write a statement file: csv or xlsx (with --output).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="The statement file.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A recorded run and its lines; or its statement as a CSV or Excel file."""
+    run = _get_run(open_ledger(db), run_id)
+    if output_format is not None or output is not None:
+        if output_format not in ("csv", "xlsx") or output is None:
+            fail("--format csv|xlsx and --output PATH go together")
+        from cli.statements import write_csv, write_xlsx
+        writer = write_csv if output_format == "csv" else write_xlsx
+        try:
+            writer(run_json(run), output)
+        except OSError as error:
+            fail(f"--output: cannot write {output} ({error.strerror})")
+        typer.echo(f"wrote {output}", err=as_json)
+        return
+    if as_json:
+        print_json(run_json(run))
+    else:
+        _print_run(run)
+
+
+@app.command("replay")
+def replay(run_id: RunArgument, db: DbOption = None, as_json: JsonOption = False) -> int:
+    """Recompute a run from its recorded inputs; exit 1 unless identical to the penny."""
+    ledger = open_ledger(db)
+    run = _get_run(ledger, run_id)
+    recorded, recomputed = replay_run(ledger, run)
+    identical = lines_digest(recomputed) == run.digest and recorded == recomputed
+    differences = [] if identical else diff_lines(recorded, recomputed)
+    if as_json:
+        print_json({"run": run.run_id, "identical": identical, "differences": differences,
+                    "digest": run.digest, "recomputed_digest": lines_digest(recomputed)})
+    elif identical:
+        typer.echo(f"run {run.run_id} replays identically: {len(recorded)} lines, total "
+                   f"{run.total}, digest {run.digest[:16]}")
+    else:
+        typer.echo(f"run {run.run_id} does NOT replay identically:")
+        for difference in differences:
+            typer.echo(f"  {difference}")
+    return 0 if identical else 1
+
+
+@app.command("diff")
+def diff(
+    run_id: RunArgument,
+    today: Annotated[str | None, typer.Option(
+        "--today", help="Today's date for the knowledge used (default: the real today).",
+        show_default=False)] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What today's knowledge would change in a run, line by line, and the records behind it."""
+    ledger = open_ledger(db)
+    run = _get_run(ledger, run_id)
+    now = parse_date(today, "--today") or date.today()
+    recorded, _ = replay_run(ledger, run)
+    differences = diff_lines(recorded, recompute_today(ledger, run, now))
+    unseen = records_since(ledger, run)
+    for difference in differences:
+        difference["records"] = [
+            {"source_id": e.source_id, "type": e.type, "received_on": e.received_on}
+            for e in unseen.get(difference["client"] or "", [])]
+    if as_json:
+        print_json({"run": run.run_id, "known_on": now, "differences": differences})
+        return
+    if not differences:
+        typer.echo(f"today's knowledge changes nothing in run {run.run_id}")
+    for d in differences:
+        records = ", ".join(f"{r['source_id']} ({r['type']}, received {r['received_on']})"
+                            for r in d["records"]) or "no new records of this client"
+        typer.echo(f"client {d['client']} journey {d['journey']} {d['outcome']}"
+                   f"{'' if d['instalment'] is None else ' instalment ' + str(d['instalment'])}:"
+                   f" recorded {d['recorded']}, now {d['recomputed']} — {d['reason']}; "
+                   f"records: {records}")

@@ -1,0 +1,281 @@
+"""The outcome engine: every outcome of every journey of a client, as of E known on K.
+
+RULES.md §1-4 and §6. A client's history is built once; each journey gets the ruleset in force
+for its site on its start date; every outcome that ruleset switches on is found by its rule
+(:mod:`projections.treatment`, :mod:`projections.offending`); then death applies, entitlements are
+allocated across recovery cycles, and amounts and payable dates are set. Pure: no storage, no
+clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+
+from ledger.events import RecordEvent
+from ledger.rulesets import OPTIONS, Ruleset, select_ruleset
+from projections import offending, treatment
+from projections.cohort import cohort_outcomes
+from projections.history import build_history
+from projections.model import (
+    ClientOutcomes,
+    Finding,
+    History,
+    InstalmentResult,
+    Journey,
+    OutcomeResult,
+    Status,
+    Unruled,
+)
+from projections.recovery import assign_cycles, split_instalments
+
+ADULT_AGE = 18
+
+
+def _offending_initial(history: History, journey: Journey, ruleset: Ruleset,
+                       as_of: date) -> Finding:
+    """3.1 offending_initial, individual measure (:mod:`projections.offending`)."""
+    return offending.offending_initial(history, journey, ruleset.outcomes.offending_initial,
+                                       as_of)
+
+
+def _offending_final(history: History, journey: Journey, ruleset: Ruleset,
+                     as_of: date) -> Finding:
+    """3.2 offending_final, individual measure (:mod:`projections.offending`)."""
+    return offending.offending_final(history, journey, ruleset.outcomes.offending_final, as_of)
+
+
+RULES = {**treatment.RULES, "offending_initial": _offending_initial,
+         "offending_final": _offending_final}
+
+
+@dataclass
+class Unit:
+    """One entitlement of one journey while it is being allocated: an outcome or an instalment."""
+
+    journey: Journey
+    outcome: str
+    n: int | None
+    status: Status
+    evidence_on: date | None
+    reason: str
+    explanation: str
+
+
+@dataclass
+class Draft:
+    journey: Journey
+    outcome: str
+    ruleset: Ruleset
+    cycle: int
+    finding: Finding
+    units: list[Unit]
+    deduction: Decimal = Decimal("0.00")  # 1.1 paid less what 1.3 paid earlier in the cycle
+
+
+def derive_client(events: Iterable[RecordEvent], rulesets: Sequence[Ruleset], as_of: date,
+                  known_on: date) -> ClientOutcomes | None:
+    """Every outcome of the client's journeys; ``None`` if the client is not registered on K."""
+    history = build_history(events, known_on, as_of)
+    return None if history is None else derive_history(history, rulesets)
+
+
+def derive_all(events_by_client: Mapping[str, Sequence[RecordEvent]],
+               rulesets: Sequence[Ruleset], as_of: date, known_on: date,
+               ) -> tuple[list[OutcomeResult], list[Unruled]]:
+    """Every client's outcomes, then the cohort outcomes (RULES.md §4 cohort measure)."""
+    results: list[OutcomeResult] = []
+    unruled: list[Unruled] = []
+    histories: list[History] = []
+    for client in sorted(events_by_client):
+        history = build_history(events_by_client[client], known_on, as_of)
+        if history is None:
+            continue
+        histories.append(history)
+        derived = derive_history(history, rulesets)
+        results.extend(derived.outcomes)
+        unruled.extend(derived.unruled)
+    results.extend(cohort_outcomes(histories, list(rulesets), as_of))
+    return results, unruled
+
+
+def derive_history(history: History, rulesets: Sequence[Ruleset]) -> ClientOutcomes:
+    governing = {j.journey: select_ruleset(list(rulesets), history.site, j.started_on)
+                 for j in history.journeys}
+    cycles = assign_cycles(history.journeys, governing)
+    drafts: list[Draft] = []
+    for journey in history.journeys:
+        ruleset = governing[journey.journey]
+        if ruleset is None:
+            continue
+        for outcome in ruleset.outcomes.switched_on():
+            params = getattr(ruleset.outcomes, outcome)
+            if getattr(params, "measure", "individual") == "cohort":
+                continue  # paid on the cohort measure: rows come from projections.cohort
+            finding = _finding(history, journey, ruleset, outcome)
+            drafts.append(Draft(journey, outcome, ruleset, cycles[journey.journey], finding,
+                                _units(journey, outcome, finding)))
+    for draft in drafts:
+        _apply_death(history, draft)
+    _allocate(drafts)
+    _initial_alternatives(drafts)
+    unruled = tuple(Unruled(history.client, j.journey, j.started_on)
+                    for j in history.journeys if governing[j.journey] is None)
+    return ClientOutcomes(history.client, tuple(_result(history, d) for d in drafts), unruled)
+
+
+def _finding(history: History, journey: Journey, ruleset: Ruleset, outcome: str) -> Finding:
+    """§1: every outcome requires age 18 or over on the journey's start date."""
+    age = history.age_on(journey.started_on)
+    if age < ADULT_AGE:
+        return Finding(Status.INELIGIBLE, None, "under_18",
+                       f"the client was {age} on the journey's start date "
+                       f"{journey.started_on}; every outcome requires 18 or over")
+    finding = RULES[outcome](history, journey, ruleset, history.as_of)
+    if finding.status is Status.ACHIEVED and (finding.evidence_on is None
+                                              or finding.evidence_on > history.as_of):
+        return replace(finding, status=Status.PENDING)  # §4: nothing achieved by a later fact
+    return finding
+
+
+def _units(journey: Journey, outcome: str, finding: Finding) -> list[Unit]:
+    if finding.instalments:
+        return [Unit(journey, outcome, i.n, i.status, i.evidence_on, i.reason, i.explanation)
+                for i in finding.instalments]
+    return [Unit(journey, outcome, None, finding.status, finding.evidence_on, finding.reason,
+                 finding.explanation)]
+
+
+def _apply_death(history: History, draft: Draft) -> None:
+    """§4 Death: after a death on X every pending outcome and instalment fails (reason died);
+    one achieved later than X fails too, since as of X it was still pending (decision 4).
+    ``pay_if_died = true`` exempts 1.2's window (decision 5)."""
+    died = history.died
+    if died is None:
+        return
+    if draft.outcome == "drug_free_final" and draft.ruleset.pay_if_died:
+        return
+    for unit in draft.units:
+        late = unit.status is Status.ACHIEVED and unit.evidence_on is not None \
+            and unit.evidence_on > died.on
+        if unit.status is Status.PENDING or late:
+            unit.status, unit.evidence_on, unit.reason = Status.FAILED, died.on, "died"
+            unit.explanation = (f"the client died on {died.on} (record {died.source_id}) "
+                                f"before this was achieved; {unit.explanation}")
+
+
+def _allocate(drafts: list[Draft]) -> None:
+    """§3: within a cycle each entitlement is earned once: by the earliest ``evidence_on``, the
+    earlier journey on a tie; the others are ``ineligible`` from then on. Hepatitis B (4.3) is
+    earned once per client."""
+    groups: dict[tuple, list[Unit]] = {}
+    for draft in drafts:
+        cycle = 0 if draft.outcome == "hepatitis_b" else draft.cycle
+        for unit in draft.units:
+            groups.setdefault((cycle, draft.outcome, unit.n), []).append(unit)
+    for units in groups.values():
+        earned = [u for u in units if u.status is Status.ACHIEVED]
+        if not earned:
+            continue
+        winner = min(earned, key=lambda u: (u.evidence_on, u.journey.started_on,
+                                            u.journey.journey))
+        for unit in units:
+            if unit is not winner and unit.status in (Status.ACHIEVED, Status.PENDING):
+                unit.status, unit.evidence_on = Status.INELIGIBLE, None
+                unit.reason = "already_earned_in_cycle"
+                unit.explanation = (f"already earned in this recovery cycle by journey "
+                                    f"{winner.journey.journey} on {winner.evidence_on}")
+
+
+def _initial_alternatives(drafts: list[Draft]) -> None:
+    """1.3: at most one of 1.1 and 1.3 per cycle. 1.3 is paid only while 1.1 is not achieved
+    (earlier or on the same day); if 1.1 comes later in the cycle it is paid less what 1.3 paid,
+    which :func:`_result` deducts."""
+    by_cycle: dict[int, dict[str, Unit]] = {}
+    for draft in drafts:
+        if draft.outcome in ("drug_free_initial", "drug_reduction_initial"):
+            for unit in draft.units:
+                if unit.status is Status.ACHIEVED:
+                    by_cycle.setdefault(draft.cycle, {})[draft.outcome] = unit
+    reductions = {d.cycle: d for d in drafts if d.outcome == "drug_reduction_initial"
+                  and d.units[0].status is Status.ACHIEVED}
+    for draft in drafts:
+        earned = by_cycle.get(draft.cycle, {})
+        full = earned.get("drug_free_initial")
+        if draft.outcome == "drug_free_initial" and draft.units[0] is full:
+            reduction = earned.get("drug_reduction_initial")
+            if reduction is not None and reduction.evidence_on < full.evidence_on:
+                draft.deduction = _amount(reductions[draft.cycle])
+                full.explanation += (f"; paid less the {draft.deduction} that 1.3 "
+                                     f"drug_reduction_initial earned on {reduction.evidence_on}")
+        if draft.outcome != "drug_reduction_initial" or full is None:
+            continue
+        for unit in draft.units:
+            if unit.status is Status.PENDING or (
+                    unit.status is Status.ACHIEVED and full.evidence_on <= unit.evidence_on):
+                unit.status, unit.evidence_on = Status.INELIGIBLE, None
+                unit.reason = "drug_free_initial_earned"
+                unit.explanation = (f"1.1 drug_free_initial was earned in this cycle on "
+                                    f"{full.evidence_on}; 1.3 is paid only instead of it")
+
+
+def _amount(draft: Draft) -> Decimal:
+    params = getattr(draft.ruleset.outcomes, draft.outcome)
+    return draft.ruleset.amount(params.tariff, draft.journey.lasars_band)
+
+
+def _result(history: History, draft: Draft) -> OutcomeResult:
+    params = getattr(draft.ruleset.outcomes, draft.outcome)
+    amount = _amount(draft)
+    base = dict(client=history.client, journey=draft.journey.journey, outcome=draft.outcome,
+                option=OPTIONS[draft.outcome], ruleset=draft.ruleset.id,
+                provider=draft.journey.provider, site=history.site,
+                citations=draft.finding.citations, cycle=draft.cycle)
+    if not draft.finding.instalments:
+        unit = draft.units[0]
+        achieved = unit.status is Status.ACHIEVED
+        amount = max(Decimal("0.00"), amount - draft.deduction)
+        return OutcomeResult(status=unit.status,
+                             evidence_on=unit.evidence_on if achieved else None,
+                             payable_on=params.lag.after(unit.evidence_on) if achieved else None,
+                             amount=amount if achieved else None, reason=unit.reason,
+                             explanation=unit.explanation, **base)
+    shares = split_instalments(amount, len(draft.units))
+    instalments = tuple(_instalment(unit, share, params) for unit, share in
+                        zip(draft.units, shares, strict=True))
+    return OutcomeResult(**_roll_up(instalments, draft.finding), instalments=instalments, **base)
+
+
+def _instalment(unit: Unit, share: Decimal, params: object) -> InstalmentResult:
+    achieved = unit.status is Status.ACHIEVED
+    return InstalmentResult(
+        unit.n or 1, unit.status, unit.evidence_on if achieved else None,
+        params.lag.after(unit.evidence_on) if achieved else None,  # type: ignore[attr-defined]
+        share if achieved else None, unit.reason, unit.explanation)
+
+
+def _roll_up(instalments: tuple[InstalmentResult, ...], finding: Finding) -> dict:
+    """CONTRACT.md: an instalment outcome's status counts its instalments that are not
+    ineligible: achieved when all are, pending while any is, otherwise failed (ineligible when
+    all are); its dates are the last achieved instalment's, its amount their sum."""
+    counted = [i for i in instalments if i.status is not Status.INELIGIBLE]
+    achieved = [i for i in counted if i.status is Status.ACHIEVED]
+    if not counted:
+        status = Status.INELIGIBLE
+    elif len(achieved) == len(counted):
+        status = Status.ACHIEVED
+    elif any(i.status is Status.PENDING for i in counted):
+        status = Status.PENDING
+    else:
+        status = Status.FAILED
+    last = max(achieved, key=lambda i: i.evidence_on, default=None)  # type: ignore[arg-type]
+    reason = finding.reason
+    explanation = finding.explanation
+    if status is Status.INELIGIBLE:
+        reason, explanation = instalments[0].reason, instalments[0].explanation
+    return dict(status=status, evidence_on=None if last is None else last.evidence_on,
+                payable_on=None if last is None else last.payable_on,
+                amount=sum((i.amount for i in achieved), Decimal("0.00")) if achieved else None,
+                reason=reason, explanation=explanation)

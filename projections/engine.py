@@ -23,6 +23,7 @@ from projections.model import (
     ClientOutcomes,
     Finding,
     History,
+    InstalmentFinding,
     InstalmentResult,
     Journey,
     OutcomeResult,
@@ -114,7 +115,7 @@ def derive_history(history: History, rulesets: Sequence[Ruleset]) -> ClientOutco
             params = getattr(ruleset.outcomes, outcome)
             if getattr(params, "measure", "individual") == "cohort":
                 continue  # paid on the cohort measure: rows come from projections.cohort
-            finding = _finding(history, journey, ruleset, outcome)
+            finding = _with_instalments(_finding(history, journey, ruleset, outcome), params)
             drafts.append(Draft(journey, outcome, ruleset, cycles[journey.journey], finding,
                                 _units(journey, outcome, finding)))
     for draft in drafts:
@@ -140,6 +141,17 @@ def _finding(history: History, journey: Journey, ruleset: Ruleset, outcome: str)
     return finding
 
 
+def _with_instalments(finding: Finding, params: object) -> Finding:
+    """CONTRACT.md: an outcome paid in instalments always lists them; where the rule found
+    none (the journey is open, or the outcome is ineligible) each shares the outcome's status."""
+    offsets = getattr(params, "instalments", ())
+    if not offsets or finding.instalments:
+        return finding
+    return replace(finding, instalments=tuple(
+        InstalmentFinding(n, finding.status, None, finding.reason, finding.explanation)
+        for n in range(1, len(offsets) + 1)))
+
+
 def _units(journey: Journey, outcome: str, finding: Finding) -> list[Unit]:
     if finding.instalments:
         return [Unit(journey, outcome, i.n, i.status, i.evidence_on, i.reason, i.explanation)
@@ -160,7 +172,11 @@ def _apply_death(history: History, draft: Draft) -> None:
     for unit in draft.units:
         late = unit.status is Status.ACHIEVED and unit.evidence_on is not None \
             and unit.evidence_on > died.on
-        if unit.status is Status.PENDING or late:
+        # A failure established on the day of death or later (the death closed the journey)
+        # is the death's doing: it carries the reason died.
+        ended_by_death = unit.status is Status.FAILED and unit.evidence_on is not None \
+            and unit.evidence_on >= died.on
+        if unit.status is Status.PENDING or late or ended_by_death:
             unit.status, unit.evidence_on, unit.reason = Status.FAILED, died.on, "died"
             unit.explanation = (f"the client died on {died.on} (record {died.source_id}) "
                                 f"before this was achieved; {unit.explanation}")

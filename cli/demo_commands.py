@@ -30,7 +30,7 @@ KNOWLEDGE_DELAY = timedelta(weeks=4)
 
 
 def demo(
-    clients: Annotated[int, typer.Option("--clients", min=1, help="Simulated clients.")] = 2000,
+    clients: Annotated[int, typer.Option("--clients", min=1, help="Simulated clients.")] = 1500,
     seed: Annotated[int, typer.Option("--seed", help="Simulation seed.")] = 1,
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")]
     = Path("pbr-demo"),

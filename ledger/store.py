@@ -202,7 +202,23 @@ class Ledger(Application):
 
     def notifications(self, start: int = 1, batch: int = 5000,
                       topics: Sequence[str] = ()) -> Iterator[tuple[int, Any]]:
-        """Every event from position ``start`` on, in the order recorded, with its position."""
+        """Every event from position ``start`` on, in the order recorded, with its position.
+
+        A full read is served from events already decoded in this process (stored events never
+        change), and only what was recorded since is read from the database.
+        """
+        if start == 1 and not topics:
+            self._extend_log_cache(batch)
+            return iter(self._log_cache)
+        return self._read_notifications(start, batch, topics)
+
+    def _extend_log_cache(self, batch: int) -> None:
+        cache = self.__dict__.setdefault("_log_cache", [])
+        after = cache[-1][0] + 1 if cache else 1
+        cache.extend(self._read_notifications(after, batch, ()))
+
+    def _read_notifications(self, start: int, batch: int,
+                            topics: Sequence[str]) -> Iterator[tuple[int, Any]]:
         position = start
         while True:
             page = self.recorder.select_notifications(position, batch, topics=topics)

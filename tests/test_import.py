@@ -45,7 +45,7 @@ def test_a_duplicate_inside_one_file_is_skipped(ledger, tmp_path):
     assert (report.accepted, report.duplicates) == (2, 1)
 
 
-@pytest.mark.parametrize(("records", "expected"), [
+INVALID_CASES = [
     ([reg(), "{not json"], [(2, "not_json")]),
     ([reg(), {**start(), "type": "arrest"}], [(2, "unknown_type")]),
     ([reg(), {**start(), "on": "2012-13-01"}], [(2, "invalid_field")]),
@@ -73,7 +73,10 @@ def test_a_duplicate_inside_one_file_is_skipped(ledger, tmp_path):
               "on": "2012-12-01"},
       {"type": "died", "source_id": "d2", "received_on": "2013-01-01", "client": "C1",
        "on": "2012-12-02"}], [(3, "already_died")]),
-])
+]
+
+
+@pytest.mark.parametrize(("records", "expected"), INVALID_CASES)
 def test_each_invalid_record_is_rejected_with_its_line_and_reason(ledger, tmp_path, records,
                                                                   expected):
     report = run_import(ledger, tmp_path, records)
@@ -136,3 +139,15 @@ def test_records_by_client_honours_the_knowledge_date(ledger, tmp_path):
     by_client, position = ledger.records_by_client(known_on=date(2012, 12, 31))
     assert [e.type for e in by_client["C1"]] == ["client_registered", "treatment_started"]
     assert position == 2
+
+
+@pytest.mark.parametrize(("records", "expected"), INVALID_CASES)
+def test_each_rejection_reaches_the_command_line_json_with_exit_one(db_url, tmp_path, records,
+                                                                    expected):
+    from tests.cli_runner import pbr
+    result = pbr("import", write_jsonl(tmp_path / "r.jsonl", records), "--db", db_url, "--json")
+    assert result.exit_code == 1
+    document = result.json()
+    assert [(r["line"], r["code"]) for r in document["rejects"]] == expected
+    assert all(r["reason"] and r["reason"].split(":")[0] for r in document["rejects"])
+    assert document["accepted"] == len(records) - len(expected)

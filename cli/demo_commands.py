@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import sys
 import time
 from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -17,7 +19,7 @@ from cli.payment_commands import run_json
 from cli.report import html_report
 from ledger.importer import Importer
 from ledger.rulesets import OPTIONS, example_ruleset_text
-from ledger.runs import RunRefused, replay_run, take_run
+from ledger.runs import RunRefused, find_run, replay_run, take_run
 from ledger.simulation import write_pilot
 from ledger.store import Ledger
 from projections.engine import derive_all
@@ -65,7 +67,7 @@ def demo(
             runs.append(run_json(run))
     identical_all = True
     for run in runs:
-        recorded, recomputed = replay_run(ledger, _taken(ledger, run["run"]))
+        recorded, recomputed = replay_run(ledger, find_run(ledger, run["run"]))
         identical = recorded == recomputed and lines_digest(recomputed) == run["digest"]
         identical_all &= identical
         summary.append(_quarter_row(run, identical))
@@ -96,15 +98,9 @@ def demo(
     return 0 if identical_all else 1
 
 
-def _progress_file(quiet: bool):
-    import io
-    import sys
+def _progress_file(quiet: bool) -> TextIO:
+    """Progress goes to standard error, or nowhere when the output is one JSON document."""
     return io.StringIO() if quiet else sys.stderr
-
-
-def _taken(ledger: Ledger, run_id: str):
-    from ledger.runs import find_run
-    return find_run(ledger, run_id)
 
 
 def _quarter_row(run: dict, identical: bool) -> list[str]:

@@ -113,8 +113,9 @@ def derive_history(history: History, rulesets: Sequence[Ruleset]) -> ClientOutco
             continue
         for outcome in ruleset.outcomes.switched_on():
             params = getattr(ruleset.outcomes, outcome)
-            if getattr(params, "measure", "individual") == "cohort":
-                continue  # paid on the cohort measure: rows come from projections.cohort
+            # A cohort-measured outcome still has its row per journey (CONTRACT.md: every
+            # journey once per outcome switched on), ineligible with the reason cohort_measure;
+            # its payment is the cohort's row (projections.cohort).
             finding = _with_instalments(_finding(history, journey, ruleset, outcome), params)
             drafts.append(Draft(journey, outcome, ruleset, cycles[journey.journey], finding,
                                 _units(journey, outcome, finding)))

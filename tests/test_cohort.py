@@ -124,3 +124,25 @@ def test_a_member_who_died_inside_the_window_is_left_out():
     histories = cohort(1, 1) + [build_history(events, AFTER, AFTER)]
     rows = cohort_outcomes(histories, [ruleset()], AFTER)  # 0.5 vs 0.5 without the death
     assert rows[0].reason == "reduction_below_first_step"
+
+
+def test_a_cohort_measured_outcome_lists_each_journey_as_ineligible_with_the_cohort_row():
+    """CONTRACT.md: every journey appears once per outcome its ruleset switches on."""
+    from ledger.rulesets import example_ruleset_text, parse_ruleset
+    from projections.engine import derive_all
+    from tests.factories import records as make_records
+
+    text = example_ruleset_text().replace(
+        '[outcomes.offending_final]       # 3.2\nmeasure = "individual"\ntariff = "1500.00"',
+        '[outcomes.offending_final]       # 3.2\nmeasure = "cohort"\nmetric = "binary"\n'
+        'baseline = "0.40"\ncohort_start = 2012-04-01\nsteps = [["0.10", "10000.00"]]')
+    text = text.replace('reset_limit = "12m"\ninstalments = []\ntrigger_offences_only = false\n\n'
+                        '[outcomes.injecting]', 'reset_limit = "12m"\n'
+                        'trigger_offences_only = false\n\n[outcomes.injecting]')
+    ruleset = parse_ruleset(text)
+    events = make_records(("client_registered", {}),
+                          ("treatment_started", {"journey": "J1", "on": "2012-05-01"}))
+    results, _ = derive_all({"C1": events}, [ruleset], date(2015, 6, 30), date(2015, 6, 30))
+    journey_rows = [r for r in results if r.outcome == "offending_final" and r.client == "C1"]
+    assert [(r.status, r.reason) for r in journey_rows] == [("ineligible", "cohort_measure")]
+    assert any(r.outcome == "offending_final" and r.cohort for r in results)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 from dateutil.relativedelta import relativedelta
 
@@ -37,7 +38,7 @@ class Duration:
     def after(self, start: date) -> date:
         """``start + self`` by RULES.md §1."""
         if self.unit == "m":
-            return start + relativedelta(months=self.count)
+            return _months_after(start, self.count)
         if self.unit == "w":
             return start + timedelta(days=7 * self.count)
         return start + timedelta(days=self.count)
@@ -52,6 +53,12 @@ class Duration:
 
     def __str__(self) -> str:
         return f"{self.count}{self.unit}"
+
+
+@lru_cache(maxsize=1 << 16)
+def _months_after(start: date, count: int) -> date:
+    """Calendar months after a date (pure, so remembered: the engine asks the same often)."""
+    return start + relativedelta(months=count)
 
 
 def months(count: int) -> Duration:

@@ -12,7 +12,7 @@ from ledger.rulesets import OPTIONS, select_ruleset
 from ledger.store import Ledger
 from projections.engine import derive_all, derive_client
 from projections.history import build_history
-from projections.model import ClientOutcomes, OutcomeResult, Unruled
+from projections.model import ClientOutcomes, History, OutcomeResult, Unruled
 from projections.offending import Clock, offending_clock
 
 AsOfOption = Annotated[str | None, typer.Option(
@@ -161,11 +161,8 @@ def clock_json(clock: Clock) -> dict[str, Any]:
     }
 
 
-def client_clocks(events: list, rulesets: list, as_of: date, known_on: date) -> list[Clock]:
+def client_clocks(history: History, rulesets: list, as_of: date) -> list[Clock]:
     """The offending clocks of each journey whose ruleset runs one (3.2; 3.1 with clock_reset)."""
-    history = build_history(events, known_on, as_of)
-    if history is None:
-        return []
     clocks = []
     for journey in history.journeys:
         ruleset = select_ruleset(rulesets, history.site, journey.started_on)
@@ -189,10 +186,10 @@ def clock(
     and the target date."""
     as_of_date, known_on_date = dates(as_of, known_on)
     ledger = open_ledger(db)
-    events = ledger.client_events(client)
-    if build_history(events, known_on_date, as_of_date) is None:
+    history = build_history(ledger.client_events(client), known_on_date, as_of_date)
+    if history is None:
         fail(f"CLIENT: no client {client!r} is registered as known on {known_on_date}")
-    clocks = client_clocks(events, ledger.rulesets(), as_of_date, known_on_date)
+    clocks = client_clocks(history, ledger.rulesets(), as_of_date)
     if as_json:
         print_json({"client": client, "as_of": as_of_date, "known_on": known_on_date,
                     "clocks": [clock_json(c) for c in clocks]})

@@ -29,20 +29,10 @@ class RecordEvent(Aggregate.Event):
     """What every record has (CONTRACT.md, "Records")."""
 
     type: ClassVar[str] = ""
-    own_date_fields: ClassVar[tuple[str, ...]] = ()
 
     source_id: str
     received_on: date
     client: str
-
-    def own_dates(self) -> list[tuple[str, date]]:
-        """The record's own dates, by field name (each must be <= received_on)."""
-        return [(name, getattr(self, name)) for name in self.own_date_fields]
-
-    def fields(self) -> dict[str, Any]:
-        """The record's fields as CONTRACT.md names them (no stream metadata)."""
-        skip = {"originator_id", "originator_version", "timestamp", "originator_topic"}
-        return {k: v for k, v in self.__dict__.items() if k not in skip}
 
     def apply(self, aggregate: Any) -> None:
         aggregate.record(self)
@@ -120,7 +110,6 @@ class ClientHistory(Aggregate):
 
 class TreatmentStarted(RecordEvent):
     type: ClassVar[str] = "treatment_started"
-    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
     journey: str
     provider: str
     on: date
@@ -133,7 +122,6 @@ class TreatmentStarted(RecordEvent):
 
 class TopRecorded(RecordEvent):
     type: ClassVar[str] = "top_recorded"
-    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
     journey: str
     on: date
     stage: str
@@ -148,7 +136,6 @@ class TopRecorded(RecordEvent):
 
 class Discharged(RecordEvent):
     type: ClassVar[str] = "discharged"
-    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
     journey: str
     on: date
     reason: str
@@ -157,14 +144,12 @@ class Discharged(RecordEvent):
 
 class CjsCaseloadEntered(RecordEvent):
     type: ClassVar[str] = "cjs_caseload_entered"
-    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
     on: date
     caseload: str
 
 
 class ProvenOffence(RecordEvent):
     type: ClassVar[str] = "proven_offence"
-    own_date_fields: ClassVar[tuple[str, ...]] = ("offence_on", "disposal_on")
     offence_on: date
     disposal: str
     disposal_on: date
@@ -173,31 +158,26 @@ class ProvenOffence(RecordEvent):
 
 class ReleasedFromCustody(RecordEvent):
     type: ClassVar[str] = "released_from_custody"
-    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
     on: date
 
 
 class HepbCourseCompleted(RecordEvent):
     type: ClassVar[str] = "hepb_course_completed"
-    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
     on: date
 
 
 class BenefitsEnded(RecordEvent):
     type: ClassVar[str] = "benefits_ended"
-    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
     on: date
 
 
 class BenefitsStarted(RecordEvent):
     type: ClassVar[str] = "benefits_started"
-    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
     on: date
 
 
 class Died(RecordEvent):
     type: ClassVar[str] = "died"
-    own_date_fields: ClassVar[tuple[str, ...]] = ("on",)
     on: date
 
 

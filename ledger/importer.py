@@ -194,12 +194,9 @@ class Importer:
             loaded = self.ledger.load_clients(missing)
             self.clients.update({client: loaded.get(client) for client in missing})
 
-    def _client(self, client: str) -> ClientHistory | None:
-        return self.clients[client]
-
     def _append(self, record: Any) -> ClientHistory:
         """Check the record against its client's state and append it; the aggregate back."""
-        history = self._client(record.client)
+        history = self.clients[record.client]
         if record.type == "client_registered":
             if history is not None:
                 raise RecordError("already_registered",

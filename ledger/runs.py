@@ -227,10 +227,16 @@ def find_run(ledger: Ledger, run_id: str) -> PaymentRun.Taken | None:
     return next((run for run in recorded_runs(ledger) if run.run_id == run_id), None)
 
 
+def _run_context(ledger: Ledger, run: PaymentRun.Taken,
+                 ) -> tuple[list[Ruleset], list[PaymentRun.Taken]]:
+    """The rulesets a run named and the runs recorded before it: its recorded context."""
+    rulesets = [r for r in ledger.rulesets() if r.id in set(run.rulesets)]
+    return rulesets, [r for r in recorded_runs(ledger) if r.sequence < run.sequence]
+
+
 def recompute_today(ledger: Ledger, run: PaymentRun.Taken, today: date) -> list[Line]:
     """The run's lines as today's knowledge would have them: same E and earlier runs."""
-    rulesets = [r for r in ledger.rulesets() if r.id in set(run.rulesets)]
-    earlier = [r for r in recorded_runs(ledger) if r.sequence < run.sequence]
+    rulesets, earlier = _run_context(ledger, run)
     known_on = max(today, run.known_on)
     return compute_run(ledger, run.as_of, known_on, rulesets, ledger.max_position(),
                        earlier).lines
@@ -248,8 +254,7 @@ def records_since(ledger: Ledger, run: PaymentRun.Taken) -> dict[str, list[Recor
 
 def replay_run(ledger: Ledger, run: PaymentRun.Taken) -> tuple[list[Line], list[Line]]:
     """Recompute a run from its recorded inputs: (recorded lines, recomputed lines)."""
-    rulesets = [r for r in ledger.rulesets() if r.id in set(run.rulesets)]
-    earlier = [r for r in recorded_runs(ledger) if r.sequence < run.sequence]
+    rulesets, earlier = _run_context(ledger, run)
     computed = compute_run(ledger, run.as_of, run.known_on, rulesets, run.position, earlier)
     return [line_from_json(row) for row in run.lines], computed.lines
 

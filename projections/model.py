@@ -13,7 +13,6 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
-from ledger.durations import Duration
 from ledger.events import (
     BenefitsEnded,
     BenefitsStarted,
@@ -211,7 +210,3 @@ class ClientOutcomes:
     outcomes: tuple[OutcomeResult, ...]
     unruled: tuple[Unruled, ...] = field(default_factory=tuple)
 
-
-def lag_after(evidence_on: date | None, lag: Duration) -> date | None:
-    """``payable_on = evidence_on + lag`` (RULES.md §4)."""
-    return None if evidence_on is None else lag.after(evidence_on)

@@ -12,6 +12,7 @@ from cli import (
     dispute_commands,
     outcome_commands,
     payment_commands,
+    projection_commands,
     records_commands,
     remittance_commands,
     rules_commands,
@@ -37,6 +38,7 @@ app.add_typer(payment_commands.app, name="payments")
 app.add_typer(dispute_commands.app, name="disputes")
 app.add_typer(remittance_commands.app, name="remittances")
 app.command("reconcile")(remittance_commands.reconcile_command)
+app.add_typer(projection_commands.app, name="projections")
 simulate_commands.register(app)
 demo_commands.register(app)
 

@@ -8,12 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, parse_date, print_json, table
-from ledger.rulesets import OPTIONS, select_ruleset
+from ledger.rulesets import OPTIONS
 from ledger.store import Ledger
+from ledger.views import Projection
 from projections.engine import derive_all, derive_client
 from projections.history import build_history
-from projections.model import ClientOutcomes, History, OutcomeResult, Unruled
-from projections.offending import Clock, offending_clock
+from projections.model import ClientOutcomes, OutcomeResult, Unruled
+from projections.offending import Clock
+from projections.views import client_clocks
 
 AsOfOption = Annotated[str | None, typer.Option(
     "--as-of", help="The date outcomes are worked out as of (YYYY-MM-DD; default today).",
@@ -57,6 +59,16 @@ def unruled_json(unruled: Unruled) -> dict[str, Any]:
     return {"client": unruled.client, "journey": unruled.journey, "started_on": unruled.started_on}
 
 
+def all_outcomes(ledger: Ledger, as_of: date, known_on: date,
+                 ) -> tuple[list[OutcomeResult], list[Unruled]]:
+    """Every outcome: read from the projection tables when they answer for E and K."""
+    projection = Projection.existing(ledger)
+    if projection is not None and projection.serves(as_of, known_on):
+        return projection.outcomes()
+    by_client, _ = ledger.records_by_client(known_on)
+    return derive_all(by_client, ledger.rulesets(), as_of, known_on)
+
+
 def _client_outcomes(ledger: Ledger, client: str, as_of: date, known_on: date) -> ClientOutcomes:
     derived = derive_client(ledger.client_events(client), ledger.rulesets(), as_of, known_on)
     if derived is None:
@@ -78,8 +90,7 @@ def outcomes(
         derived = _client_outcomes(ledger, client, as_of_date, known_on_date)
         results, unruled = list(derived.outcomes), list(derived.unruled)
     else:
-        by_client, _ = ledger.records_by_client(known_on_date)
-        results, unruled = derive_all(by_client, ledger.rulesets(), as_of_date, known_on_date)
+        results, unruled = all_outcomes(ledger, as_of_date, known_on_date)
     if as_json:
         print_json({"as_of": as_of_date, "known_on": known_on_date,
                     "outcomes": [outcome_json(r) for r in results],
@@ -159,20 +170,6 @@ def clock_json(clock: Clock) -> dict[str, Any]:
                     "released_on": s.released_on, "superseded_on": s.superseded_on}
                    for s in clock.starts],
     }
-
-
-def client_clocks(history: History, rulesets: list, as_of: date) -> list[Clock]:
-    """The offending clocks of each journey whose ruleset runs one (3.2; 3.1 with clock_reset)."""
-    clocks = []
-    for journey in history.journeys:
-        ruleset = select_ruleset(rulesets, history.site, journey.started_on)
-        if ruleset is None:
-            continue
-        for params in (ruleset.outcomes.offending_initial, ruleset.outcomes.offending_final):
-            if params is None or params.measure != "individual" or not params.clock_reset:
-                continue
-            clocks.append(offending_clock(history, journey, params, as_of))
-    return clocks
 
 
 def clock(

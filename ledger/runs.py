@@ -22,9 +22,11 @@ from eventsourcing.domain import Aggregate
 from ledger.events import RecordEvent
 from ledger.rulesets import Ruleset
 from ledger.store import Ledger
+from ledger.views import Projection
 from projections.engine import derive_all
 from projections.payments import (
     Adjustment,
+    Entitlement,
     Line,
     adjustment_lines,
     entitlement_lines,
@@ -167,22 +169,29 @@ def _inputs(ledger: Ledger, position: int, known_on: date,
             ) -> tuple[dict[str, list[RecordEvent]], list[Adjustment]]:
     """The records up to ``position`` received on or before K, and the upheld adjustments."""
     by_client: dict[str, list[RecordEvent]] = defaultdict(list)
-    raised: dict[str, Dispute.Raised] = {}
-    adjustments: list[Adjustment] = []
     for at, event in ledger.notifications():
         if at > position:
             break
-        if isinstance(event, RecordEvent):
-            if event.received_on <= known_on:
-                by_client[event.client].append(event)
-        elif isinstance(event, Dispute.Raised):
+        if isinstance(event, RecordEvent) and event.received_on <= known_on:
+            by_client[event.client].append(event)
+    return dict(by_client), upheld_adjustments(ledger, position)
+
+
+def upheld_adjustments(ledger: Ledger, position: int) -> list[Adjustment]:
+    """The adjustments of the disputes upheld up to ``position`` (RULES.md §7)."""
+    raised: dict[str, Dispute.Raised] = {}
+    adjustments: list[Adjustment] = []
+    for at, event in ledger.notifications(topics=DISPUTE_TOPICS):
+        if at > position:
+            break
+        if isinstance(event, Dispute.Raised):
             raised[str(event.originator_id)] = event
         elif isinstance(event, Dispute.Resolved) and event.resolution == "upheld":
             origin = raised[str(event.originator_id)]
             adjustments.append(Adjustment(origin.dispute_id, event.amount, origin.provider,
                                           origin.site, origin.client, origin.journey,
                                           origin.outcome, origin.instalment, event.reason))
-    return dict(by_client), adjustments
+    return adjustments
 
 
 def compute_run(ledger: Ledger, as_of: date, known_on: date, rulesets: list[Ruleset],
@@ -190,10 +199,38 @@ def compute_run(ledger: Ledger, as_of: date, known_on: date, rulesets: list[Rule
     """A run's lines from its inputs alone (RULES.md §5)."""
     by_client, adjustments = _inputs(ledger, position, known_on)
     results, _ = derive_all(by_client, rulesets, as_of, known_on)
-    earlier_lines = [line_from_json(row) for run in earlier for row in run.lines]
     clawback = {ruleset.id: ruleset.clawback for ruleset in rulesets}
-    lines, overpayments = entitlement_lines(entitlements(results, as_of, clawback),
-                                            net_paid(earlier_lines))
+    return _lines(entitlements(results, as_of, clawback), earlier, adjustments)
+
+
+def compute_run_from_projection(ledger: Ledger, projection: Projection, as_of: date,
+                                rulesets: list[Ruleset], position: int,
+                                earlier: list[PaymentRun.Taken]) -> Computed:
+    """The same lines as :func:`compute_run`, read from the projection tables.
+
+    Only achieved entitlements are read; an entitlement paid earlier that is no longer achieved
+    is found through its outcome row, which says why.
+    """
+    clawback = {ruleset.id: ruleset.clawback for ruleset in rulesets}
+    found = projection.entitlements(as_of, clawback)
+    paid = net_paid(_earlier_lines(earlier))
+    achieved = {entitlement.key for entitlement in found}
+    unachieved = {key for key, amount in paid.items() if amount and key not in achieved}
+    if unachieved:
+        found += [entitlement for entitlement in entitlements(
+            projection.outcome_rows(sorted(unachieved, key=str)), as_of, clawback)
+            if entitlement.key in unachieved]
+    return _lines(found, earlier, upheld_adjustments(ledger, position))
+
+
+def _earlier_lines(earlier: list[PaymentRun.Taken]) -> list[Line]:
+    return [line_from_json(row) for run in earlier for row in run.lines]
+
+
+def _lines(found: list[Entitlement], earlier: list[PaymentRun.Taken],
+           adjustments: list[Adjustment]) -> Computed:
+    earlier_lines = _earlier_lines(earlier)
+    lines, overpayments = entitlement_lines(found, net_paid(earlier_lines))
     paid_disputes = {line.dispute for line in earlier_lines if line.dispute}
     lines += adjustment_lines(adjustments, paid_disputes)
     return Computed(lines, [{"client": o.key[0], "journey": o.key[1], "outcome": o.key[2],
@@ -207,9 +244,16 @@ def take_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
     if earlier and as_of < earlier[-1].as_of:
         raise RunRefused(f"--as-of: {as_of} is before the last run's date {earlier[-1].as_of} "
                          f"({earlier[-1].run_id}); runs are taken in date order")
-    rulesets = ledger.rulesets()
-    position = ledger.max_position()
-    computed = compute_run(ledger, as_of, known_on, rulesets, position, earlier)
+    projection = Projection.existing(ledger)
+    if projection is not None and projection.serves(as_of, known_on):
+        rulesets = ledger.rulesets()
+        position = projection.position()
+        computed = compute_run_from_projection(ledger, projection, as_of, rulesets, position,
+                                               earlier)
+    else:
+        rulesets = ledger.rulesets()
+        position = ledger.max_position()
+        computed = compute_run(ledger, as_of, known_on, rulesets, position, earlier)
     sequence = len(earlier) + 1
     run = PaymentRun(
         run_id=f"R{sequence:04d}", sequence=sequence, as_of=as_of, known_on=known_on,

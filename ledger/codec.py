@@ -1,0 +1,77 @@
+"""Reading stored events in bulk: the library's event format, decoded without its per-object hook.
+
+The library's mapper turns a stored event into a domain event by decoding its JSON state with a
+Python hook called for every object, then building the event object from the state. Rebuilding
+projections reads every event of the ledger, so this module does the same work in one pass: plain
+``json.loads``, then only the values written as ``{"_type_": …, "_data_": …}`` are turned back
+through the transcodings the application registered. The result is exactly the object the
+library's mapper builds (same class, same ``__dict__``); event classes that declare a
+``class_version`` (upcasting) are left to the library's mapper.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.utils import resolve_topic
+
+
+class EventDecoder:
+    """Decodes ``(topic, originator_id, originator_version, state)`` rows into domain events."""
+
+    def __init__(self, mapper: Mapper) -> None:
+        transcoder = mapper.transcoder
+        if not isinstance(transcoder, JSONTranscoder) or mapper.cipher or mapper.compressor:
+            raise TypeError("bulk decoding reads only plain JSON-transcoded events")
+        self._mapper = mapper
+        self._decoders: dict[str, Callable[[Any], Any]] = {
+            name: transcoding.decode for name, transcoding in transcoder.names.items()}
+        self._classes: dict[str, type | None] = {}
+
+    def decode(self, topic: str, originator_id: UUID | bytes, originator_version: int,
+               state: bytes | memoryview) -> Any:
+        """The domain event of one stored row (``originator_id`` as UUID or its 16 bytes)."""
+        cls = self._classes.get(topic, ...)
+        if cls is ...:
+            resolved = resolve_topic(topic)
+            cls = None if getattr(resolved, "class_version", 1) != 1 else resolved
+            self._classes[topic] = cls
+        if not isinstance(originator_id, UUID):
+            originator_id = UUID(bytes=bytes(originator_id))
+        if cls is None:
+            return self._mapper.to_domain_event(StoredEvent(
+                originator_id=originator_id, originator_version=originator_version,
+                topic=topic, state=bytes(state)))
+        data = json.loads(bytes(state) if isinstance(state, memoryview) else state)
+        for key, value in data.items():
+            kind = type(value)
+            if kind is dict or kind is list:
+                data[key] = self._revive(value)
+        data["originator_id"] = originator_id
+        data["originator_version"] = originator_version
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", data)
+        return event
+
+    def _revive(self, value: Any) -> Any:
+        """A JSON value with every transcoded object turned back, innermost first.
+
+        Containers holding nothing transcoded are returned as they are, not copied.
+        """
+        if type(value) is dict:
+            if len(value) == 2 and "_type_" in value and "_data_" in value:
+                return self._decoders[value["_type_"]](self._revive(value["_data_"]))
+            for key, item in value.items():
+                kind = type(item)
+                if kind is dict or kind is list:
+                    value[key] = self._revive(item)
+            return value
+        for index, item in enumerate(value):
+            kind = type(item)
+            if kind is dict or kind is list:
+                value[index] = self._revive(item)
+        return value

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
+from ledger.durations import Duration
 from ledger.events import RecordEvent
-from ledger.rulesets import OPTIONS, Ruleset, select_ruleset
+from ledger.rulesets import OPTIONS, Outcome, Ruleset, select_ruleset
 from projections import offending, treatment
 from projections.cohort import cohort_outcomes
 from projections.history import build_history
@@ -52,7 +53,59 @@ RULES = {**treatment.RULES, "offending_initial": _offending_initial,
          "offending_final": _offending_final}
 
 
-@dataclass
+@dataclass(frozen=True)
+class Terms:
+    """One outcome a ruleset switches on, read from the ruleset once (not once per journey)."""
+
+    outcome: str
+    params: Outcome
+    instalments: int  # how many instalments it is paid in; 0 when paid once
+    lag: Duration
+    tariff: Decimal
+
+
+class RulesetTerms:
+    """A ruleset's switched-on outcomes and its amounts per LASARS band, worked out once.
+
+    A published ruleset never changes (and the model is frozen), so what is read from it here
+    stays true for as long as the ruleset itself is used.
+    """
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.ruleset = ruleset
+        self.outcomes = tuple(_terms(ruleset, outcome)
+                              for outcome in ruleset.outcomes.switched_on())
+        self._amounts: dict[tuple[str, int | None], Decimal] = {}
+
+    def amount(self, terms: Terms, band: int | None) -> Decimal:
+        """RULES.md §6: the outcome's tariff times the band's multiplier, to the penny."""
+        key = (terms.outcome, band)
+        if key not in self._amounts:
+            self._amounts[key] = self.ruleset.amount(terms.tariff, band)
+        return self._amounts[key]
+
+
+def _terms(ruleset: Ruleset, outcome: str) -> Terms:
+    params = getattr(ruleset.outcomes, outcome)
+    return Terms(outcome, params, len(getattr(params, "instalments", ())), params.lag,
+                 params.tariff)
+
+
+_RULESET_TERMS: dict[int, RulesetTerms] = {}
+
+
+def ruleset_terms(ruleset: Ruleset) -> RulesetTerms:
+    """The terms of a ruleset, remembered by identity (the entry keeps the ruleset alive, so
+    its ``id`` is never reused while remembered)."""
+    found = _RULESET_TERMS.get(id(ruleset))
+    if found is None or found.ruleset is not ruleset:
+        if len(_RULESET_TERMS) >= 64:
+            _RULESET_TERMS.clear()
+        found = _RULESET_TERMS[id(ruleset)] = RulesetTerms(ruleset)
+    return found
+
+
+@dataclass(slots=True)
 class Unit:
     """One entitlement of one journey while it is being allocated: an outcome or an instalment."""
 
@@ -65,15 +118,19 @@ class Unit:
     explanation: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Draft:
     journey: Journey
-    outcome: str
-    ruleset: Ruleset
+    terms: Terms
+    priced: RulesetTerms  # the governing ruleset, with its amounts
     cycle: int
     finding: Finding
     units: list[Unit]
     deduction: Decimal = Decimal("0.00")  # 1.1 paid less what 1.3 paid earlier in the cycle
+
+    @property
+    def outcome(self) -> str:
+        return self.terms.outcome
 
 
 def derive_client(events: Iterable[RecordEvent], rulesets: Sequence[Ruleset], as_of: date,
@@ -103,7 +160,8 @@ def derive_all(events_by_client: Mapping[str, Sequence[RecordEvent]],
 
 
 def derive_history(history: History, rulesets: Sequence[Ruleset]) -> ClientOutcomes:
-    governing = {j.journey: select_ruleset(list(rulesets), history.site, j.started_on)
+    every = list(rulesets)
+    governing = {j.journey: select_ruleset(every, history.site, j.started_on)
                  for j in history.journeys}
     cycles = assign_cycles(history.journeys, governing)
     drafts: list[Draft] = []
@@ -111,30 +169,39 @@ def derive_history(history: History, rulesets: Sequence[Ruleset]) -> ClientOutco
         ruleset = governing[journey.journey]
         if ruleset is None:
             continue
-        for outcome in ruleset.outcomes.switched_on():
-            params = getattr(ruleset.outcomes, outcome)
+        terms = ruleset_terms(ruleset)
+        under_18 = _under_18(history, journey)
+        for outcome in terms.outcomes:
             # A cohort-measured outcome still has its row per journey (CONTRACT.md: every
             # journey once per outcome switched on), ineligible with the reason cohort_measure;
             # its payment is the cohort's row (projections.cohort).
-            finding = _with_instalments(_finding(history, journey, ruleset, outcome), params)
-            drafts.append(Draft(journey, outcome, ruleset, cycles[journey.journey], finding,
-                                _units(journey, outcome, finding)))
-    for draft in drafts:
-        _apply_death(history, draft)
-    _allocate(drafts)
+            finding = under_18 or _finding(history, journey, ruleset, outcome.outcome)
+            finding = _with_instalments(finding, outcome.instalments)
+            drafts.append(Draft(journey, outcome, terms, cycles[journey.journey], finding,
+                                _units(journey, outcome.outcome, finding)))
+    if history.died is not None:
+        for draft in drafts:
+            _apply_death(history, draft)
+    if len(history.journeys) > 1:
+        _allocate(drafts)
     _initial_alternatives(drafts)
     unruled = tuple(Unruled(history.client, j.journey, j.started_on)
                     for j in history.journeys if governing[j.journey] is None)
     return ClientOutcomes(history.client, tuple(_result(history, d) for d in drafts), unruled)
 
 
-def _finding(history: History, journey: Journey, ruleset: Ruleset, outcome: str) -> Finding:
+def _under_18(history: History, journey: Journey) -> Finding | None:
     """§1: every outcome requires age 18 or over on the journey's start date."""
     age = history.age_on(journey.started_on)
     if age < ADULT_AGE:
         return Finding(Status.INELIGIBLE, None, "under_18",
                        f"the client was {age} on the journey's start date "
                        f"{journey.started_on}; every outcome requires 18 or over")
+    return None
+
+
+def _finding(history: History, journey: Journey, ruleset: Ruleset, outcome: str) -> Finding:
+    """The outcome's rule, for an adult journey (see :func:`_under_18`)."""
     finding = RULES[outcome](history, journey, ruleset, history.as_of)
     if finding.status is Status.ACHIEVED and (finding.evidence_on is None
                                               or finding.evidence_on > history.as_of):
@@ -142,15 +209,15 @@ def _finding(history: History, journey: Journey, ruleset: Ruleset, outcome: str)
     return finding
 
 
-def _with_instalments(finding: Finding, params: object) -> Finding:
-    """CONTRACT.md: an outcome paid in instalments always lists them; where the rule found
-    none (the journey is open, or the outcome is ineligible) each shares the outcome's status."""
-    offsets = getattr(params, "instalments", ())
-    if not offsets or finding.instalments:
+def _with_instalments(finding: Finding, count: int) -> Finding:
+    """CONTRACT.md: an outcome paid in ``count`` instalments always lists them; where the rule
+    found none (the journey is open, or the outcome is ineligible) each shares the outcome's
+    status."""
+    if not count or finding.instalments:
         return finding
     return replace(finding, instalments=tuple(
         InstalmentFinding(n, finding.status, None, finding.reason, finding.explanation)
-        for n in range(1, len(offsets) + 1)))
+        for n in range(1, count + 1)))
 
 
 def _units(journey: Journey, outcome: str, finding: Finding) -> list[Unit]:
@@ -168,7 +235,7 @@ def _apply_death(history: History, draft: Draft) -> None:
     died = history.died
     if died is None:
         return
-    if draft.outcome == "drug_free_final" and draft.ruleset.pay_if_died:
+    if draft.outcome == "drug_free_final" and draft.priced.ruleset.pay_if_died:
         return
     for unit in draft.units:
         late = unit.status is Status.ACHIEVED and unit.evidence_on is not None \
@@ -210,6 +277,8 @@ def _initial_alternatives(drafts: list[Draft]) -> None:
     """1.3: at most one of 1.1 and 1.3 per cycle. 1.3 is paid only while 1.1 is not achieved
     (earlier or on the same day); if 1.1 comes later in the cycle it is paid less what 1.3 paid,
     which :func:`_result` deducts."""
+    if not any(draft.outcome == "drug_reduction_initial" for draft in drafts):
+        return  # 1.3 is not switched on: 1.1 stands alone
     by_cycle: dict[int, dict[str, Unit]] = {}
     for draft in drafts:
         if draft.outcome in ("drug_free_initial", "drug_reduction_initial"):
@@ -239,41 +308,49 @@ def _initial_alternatives(drafts: list[Draft]) -> None:
 
 
 def _amount(draft: Draft) -> Decimal:
-    params = getattr(draft.ruleset.outcomes, draft.outcome)
-    return draft.ruleset.amount(params.tariff, draft.journey.lasars_band)
+    return draft.priced.amount(draft.terms, draft.journey.lasars_band)
 
 
 def _result(history: History, draft: Draft) -> OutcomeResult:
-    params = getattr(draft.ruleset.outcomes, draft.outcome)
+    journey, terms = draft.journey, draft.terms
     amount = _amount(draft)
-    base = dict(client=history.client, journey=draft.journey.journey, outcome=draft.outcome,
-                option=OPTIONS[draft.outcome], ruleset=draft.ruleset.id,
-                provider=draft.journey.provider, site=history.site,
-                citations=draft.finding.citations, cycle=draft.cycle)
     if not draft.finding.instalments:
         unit = draft.units[0]
         achieved = unit.status is Status.ACHIEVED
         amount = max(Decimal("0.00"), amount - draft.deduction)
-        return OutcomeResult(status=unit.status,
-                             evidence_on=unit.evidence_on if achieved else None,
-                             payable_on=params.lag.after(unit.evidence_on) if achieved else None,
-                             amount=amount if achieved else None, reason=unit.reason,
-                             explanation=unit.explanation, **base)
+        return OutcomeResult(
+            client=history.client, journey=journey.journey, outcome=terms.outcome,
+            option=OPTIONS[terms.outcome], status=unit.status,
+            evidence_on=unit.evidence_on if achieved else None,
+            payable_on=terms.lag.after(unit.evidence_on) if achieved else None,
+            amount=amount if achieved else None, reason=unit.reason,
+            explanation=unit.explanation, ruleset=draft.priced.ruleset.id,
+            provider=journey.provider, site=history.site, citations=draft.finding.citations,
+            cycle=draft.cycle)
     shares = split_instalments(amount, len(draft.units))
-    instalments = tuple(_instalment(unit, share, params) for unit, share in
+    instalments = tuple(_instalment(unit, share, terms.lag) for unit, share in
                         zip(draft.units, shares, strict=True))
-    return OutcomeResult(**_roll_up(instalments, draft.finding), instalments=instalments, **base)
+    status, evidence_on, payable_on, total, reason, explanation = _roll_up(instalments,
+                                                                           draft.finding)
+    return OutcomeResult(
+        client=history.client, journey=journey.journey, outcome=terms.outcome,
+        option=OPTIONS[terms.outcome], status=status,
+        evidence_on=evidence_on, payable_on=payable_on, amount=total, reason=reason,
+        explanation=explanation, ruleset=draft.priced.ruleset.id, provider=journey.provider,
+        site=history.site, citations=draft.finding.citations, instalments=instalments,
+        cycle=draft.cycle)
 
 
-def _instalment(unit: Unit, share: Decimal, params: object) -> InstalmentResult:
+def _instalment(unit: Unit, share: Decimal, lag: Duration) -> InstalmentResult:
     achieved = unit.status is Status.ACHIEVED
     return InstalmentResult(
         unit.n or 1, unit.status, unit.evidence_on if achieved else None,
-        params.lag.after(unit.evidence_on) if achieved else None,  # type: ignore[attr-defined]
+        lag.after(unit.evidence_on) if achieved else None,  # type: ignore[arg-type]
         share if achieved else None, unit.reason, unit.explanation)
 
 
-def _roll_up(instalments: tuple[InstalmentResult, ...], finding: Finding) -> dict:
+def _roll_up(instalments: tuple[InstalmentResult, ...], finding: Finding,
+             ) -> tuple[Status, date | None, date | None, Decimal | None, str, str]:
     """CONTRACT.md: an instalment outcome's status counts its instalments that are not
     ineligible: achieved when all are, pending while any is, otherwise failed (ineligible when
     all are); its dates are the last achieved instalment's, its amount their sum."""
@@ -292,7 +369,7 @@ def _roll_up(instalments: tuple[InstalmentResult, ...], finding: Finding) -> dic
     explanation = finding.explanation
     if status is Status.INELIGIBLE:
         reason, explanation = instalments[0].reason, instalments[0].explanation
-    return dict(status=status, evidence_on=None if last is None else last.evidence_on,
-                payable_on=None if last is None else last.payable_on,
-                amount=sum((i.amount for i in achieved), Decimal("0.00")) if achieved else None,
-                reason=reason, explanation=explanation)
+    return (status, None if last is None else last.evidence_on,
+            None if last is None else last.payable_on,
+            sum((i.amount for i in achieved), Decimal("0.00")) if achieved else None,
+            reason, explanation)

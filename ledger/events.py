@@ -38,13 +38,72 @@ class RecordEvent(Aggregate.Event):
         aggregate.record(self)
 
 
-class ClientHistory(Aggregate):
+_JOURNEY_RECORDS = frozenset({"treatment_started", "discharged", "died"})
+
+
+class ClientImportState:
+    """What import checks a client's next record against: its journeys, which one is open, which
+    source ids it has, which are retracted, and its death.
+
+    Folded one record at a time in the order the ledger received them, from the client's stored
+    events (:class:`ClientHistory`) or straight from validated records: both carry the record's
+    ``type`` and fields. Outcomes are derived from the events, never from this state. A retracted
+    record no longer counts here, so a wrong discharge can be corrected and sent again.
+    """
+
+    def __init__(self, source_id: str, received_on: date, client: str, site: str,
+                 date_of_birth: date) -> None:
+        self.client = client
+        self.site = site
+        self.date_of_birth = date_of_birth
+        self.record_types: dict[str, str] = {source_id: "client_registered"}
+        self.retracted: set[str] = set()
+        self.journey_records: dict[str, Any] = {}
+        self.journey_starts: dict[str, date] = {}
+        self.journey_ends: dict[str, date] = {}
+        self.died_on: date | None = None
+
+    def record(self, record: Any) -> None:
+        """Fold one record (an event or a validated record) after the registration."""
+        self.record_types[record.source_id] = record.type
+        if record.type == "correction":
+            self.retracted.add(record.retracts)
+            self._rebuild_journeys()
+        elif record.type in _JOURNEY_RECORDS:
+            self.journey_records[record.source_id] = record
+            self._fold(record)
+
+    def _rebuild_journeys(self) -> None:
+        self.journey_starts, self.journey_ends, self.died_on = {}, {}, None
+        for source_id, record in self.journey_records.items():
+            if source_id not in self.retracted:
+                self._fold(record)
+
+    def _fold(self, record: Any) -> None:
+        if record.type == "treatment_started":
+            self.journey_starts[record.journey] = record.on
+        elif record.type == "discharged":
+            self.journey_ends[record.journey] = record.on
+        elif record.type == "died":
+            self.died_on = record.on
+            open_journey = self.open_journey()
+            if open_journey is not None:
+                self.journey_ends[open_journey] = record.on
+
+    def open_journey(self) -> str | None:
+        for journey in self.journey_starts:
+            if journey not in self.journey_ends:
+                return journey
+        return None
+
+    def last_discharge(self) -> date | None:
+        return max(self.journey_ends.values(), default=None)
+
+
+class ClientHistory(ClientImportState, Aggregate):
     """A client's stream: every record about one client, in the order the ledger received it.
 
-    The aggregate keeps only what import needs to check the next record (journeys, which one is
-    open, which source ids it has); outcomes are derived from the events, never from this state.
-    A retracted record no longer counts here either, so a wrong discharge can be corrected and
-    sent again.
+    The aggregate's state is the import state its events fold into (``RecordEvent.apply``).
     """
 
     class Registered(Aggregate.Created, RecordEvent):
@@ -55,57 +114,9 @@ class ClientHistory(Aggregate):
         def apply(self, aggregate: Any) -> None:  # the Created event builds the aggregate
             pass
 
-    def __init__(self, source_id: str, received_on: date, client: str, site: str,
-                 date_of_birth: date) -> None:
-        self.client = client
-        self.site = site
-        self.date_of_birth = date_of_birth
-        self.record_types: dict[str, str] = {source_id: "client_registered"}
-        self.retracted: set[str] = set()
-        self.journey_records: dict[str, RecordEvent] = {}
-        self.journey_starts: dict[str, TreatmentStarted] = {}
-        self.journey_ends: dict[str, date] = {}
-        self.died_on: date | None = None
-
     @classmethod
     def create_id(cls, client: str, **_: Any) -> UUID:
         return client_stream_id(client)
-
-    def record(self, event: RecordEvent) -> None:
-        """Fold one record into the import state (called by ``RecordEvent.apply``)."""
-        self.record_types[event.source_id] = event.type
-        if isinstance(event, Correction):
-            self.retracted.add(event.retracts)
-            self._rebuild_journeys()
-        elif isinstance(event, TreatmentStarted | Discharged | Died):
-            self.journey_records[event.source_id] = event
-            self._fold(event)
-
-    def _rebuild_journeys(self) -> None:
-        self.journey_starts, self.journey_ends, self.died_on = {}, {}, None
-        for source_id, event in self.journey_records.items():
-            if source_id not in self.retracted:
-                self._fold(event)
-
-    def _fold(self, event: RecordEvent) -> None:
-        if isinstance(event, TreatmentStarted):
-            self.journey_starts[event.journey] = event
-        elif isinstance(event, Discharged):
-            self.journey_ends[event.journey] = event.on
-        elif isinstance(event, Died):
-            self.died_on = event.on
-            open_journey = self.open_journey()
-            if open_journey is not None:
-                self.journey_ends[open_journey] = event.on
-
-    def open_journey(self) -> str | None:
-        for journey in self.journey_starts:
-            if journey not in self.journey_ends:
-                return journey
-        return None
-
-    def last_discharge(self) -> date | None:
-        return max(self.journey_ends.values(), default=None)
 
 
 class TreatmentStarted(RecordEvent):

@@ -5,19 +5,38 @@ client, a known journey, one open journey, dates in order, and its ``source_id``
 skipped, the same id with other content is a conflict). Valid records are appended in batches
 that commit atomically together with their ``source_id`` index rows, so an interrupted import
 leaves only whole batches, and running it again completes it with no duplicates.
+
+The shape check of a line (parse, validate, digest, encode its event) needs nothing but the line,
+so for large files it runs in worker processes, in order; the checks against the ledger and the
+appends stay in this process, one line after another, exactly as for a small file. Records are
+appended as stored events encoded straight from the record (:mod:`ledger.encoding`): the same
+rows the library would write from its event objects, without building them.
 """
 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
-from collections.abc import Callable, Iterator
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
-from ledger.events import RECORD_EVENTS, ClientHistory
+from eventsourcing.persistence import StoredEvent
+
+from ledger.encoding import RecordEventEncoder
+from ledger.events import RECORD_EVENTS, ClientImportState, client_stream_id
 from ledger.records import (
     RecordError,
     digest,
@@ -29,6 +48,7 @@ from ledger.records import (
 from ledger.store import Ledger
 
 BATCH_SIZE = 5000
+PARALLEL_FROM_LINES = 20_000  # JSON Lines files longer than this are shaped by workers
 
 
 class UnreadableInput(Exception):
@@ -70,24 +90,36 @@ class Line:
 
 def read_lines(path: Path) -> Iterator[Line]:
     """The records of one file: CSV when it ends in ``.csv``, else JSON Lines."""
+    text = _read_text(path)
+    if path.suffix.lower() == ".csv":
+        yield from _csv_lines(str(path), text)
+        return
+    for number, line in _json_lines(text):
+        yield Line(str(path), number, line, parse_json_line(line))
+
+
+def _read_text(path: Path) -> str:
     try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig")
     except OSError as error:
         raise UnreadableInput(f"{path}: cannot read ({error.strerror or error})") from None
     except UnicodeDecodeError:
         raise UnreadableInput(f"{path}: not UTF-8 text") from None
-    if path.suffix.lower() == ".csv":
-        yield from _csv_lines(str(path), text)
-        return
+
+
+def _json_lines(text: str) -> Iterator[tuple[int, str]]:
+    """The numbered lines of a JSON Lines file that are not blank."""
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data: Any = json.loads(line)
-        except json.JSONDecodeError as error:
-            data = RecordError("not_json", f"line: not JSON ({error.msg})")
-        yield Line(str(path), number, line, data)
+        if line.strip():
+            yield number, line
+
+
+def parse_json_line(line: str) -> Any:
+    """The JSON value of one line, or the RecordError that rejects it."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as error:
+        return RecordError("not_json", f"line: not JSON ({error.msg})")
 
 
 def _csv_lines(name: str, text: str) -> Iterator[Line]:
@@ -102,13 +134,190 @@ def _csv_lines(name: str, text: str) -> Iterator[Line]:
         yield Line(name, reader.line_num, ",".join(c or "" for c in row.values()), data)
 
 
+# A line whose record has a valid shape, with what appending it takes: the record, its digest
+# and its event's state less the timestamp (RecordEventEncoder.body). A plain tuple: workers send
+# the importer one per line, and tuples are the cheapest to send.
+Shaped = tuple[Any, str, bytes]
+
+
+class Refused(NamedTuple):
+    """A line rejected for its shape, before it meets the ledger."""
+
+    source_id: str | None
+    error: RecordError
+
+
+def shape(data: Any, encoder: RecordEventEncoder) -> Shaped | Refused:
+    """Check one line's record for its shape; digest and encode it when it passes."""
+    if isinstance(data, RecordError):
+        return Refused(None, data)
+    try:
+        record = validate_record(data)
+    except RecordError as error:
+        source_id = data.get("source_id") if isinstance(data, dict) else None
+        return Refused(source_id if isinstance(source_id, str) else None, error)
+    return record, digest(record), encoder.body(record)
+
+
+def _worker_count() -> int:
+    """One worker per core but the importer's own."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+class ShapingWorkers:
+    """Worker processes shaping the lines of one large file, a batch at a time, in order.
+
+    Forked once the file is read, before the importer starts its appending thread: each worker
+    has the lines already, so the importer sends only which lines to shape and receives the
+    results in the order it asked. A worker shapes the next batch while the importer checks and
+    appends one. A worker whose importer has gone (pipe closed, or the importer killed) exits
+    quietly, and the importer stops when a worker does.
+    """
+
+    def __init__(self, lines: list[str], encoder: RecordEventEncoder,
+                 count: int | None = None) -> None:
+        context = multiprocessing.get_context("fork")
+        pipes = [context.Pipe() for _ in range(count or _worker_count())]
+        self._lines = len(lines)
+        self._processes = [
+            context.Process(target=_serve_shapes, args=(lines, encoder, pipes, n), daemon=True)
+            for n in range(len(pipes))]
+        for process in self._processes:
+            process.start()
+        for _, worker_end in pipes:
+            worker_end.close()
+        self._connections = [importer_end for importer_end, _ in pipes]
+
+    def __enter__(self) -> ShapingWorkers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for connection in self._connections:
+            connection.close()
+        for process in self._processes:
+            process.terminate()
+            process.join()
+
+    def shaped(self, batch_size: int) -> Iterator[Shaped | Refused]:
+        """The shape check of every line of the file, in order."""
+        batches = [(start, min(start + batch_size, self._lines))
+                   for start in range(0, self._lines, batch_size)]
+        workers = len(self._connections)
+        ahead = 2 * workers  # each worker has its next batch waiting when it sends one back
+        for n, lines in enumerate(batches[:ahead]):
+            self._connections[n % workers].send(lines)
+        for n in range(len(batches)):
+            connection = self._connections[n % workers]
+            try:
+                results = pickle.loads(connection.recv_bytes())
+            except EOFError:
+                raise RuntimeError("an import worker stopped unexpectedly") from None
+            if n + ahead < len(batches):
+                connection.send(batches[n + ahead])
+            yield from results
+
+
+def _serve_shapes(lines: list[str], encoder: RecordEventEncoder,
+                  pipes: list[tuple[Connection, Connection]], own: int) -> None:
+    """A shaping worker: shape each range of lines asked for, until the importer has gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the importer stops its workers itself
+    for n, (importer_end, worker_end) in enumerate(pipes):
+        importer_end.close()  # so that the importer's end closing is seen here
+        if n != own:
+            worker_end.close()  # so that another worker stopping is seen by the importer
+    connection = pipes[own][1]
+    try:
+        while True:
+            start, end = connection.recv()
+            results = [shape(parse_json_line(line), encoder) for line in lines[start:end]]
+            # Plain pickle: the connection's own pickler is much slower on many small objects.
+            connection.send_bytes(pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL))
+    except (EOFError, ConnectionError):
+        return
+
+
+class BatchAppender:
+    """Appends each batch in a thread of its own, and lets the importer go on once the rows are
+    written: the commit, waiting for the disk, overlaps the checks of the next batch.
+
+    One batch is in flight at a time and batches commit in order, each in its own transaction.
+    The importer waits while the rows are written (the database driver would otherwise wait for
+    the interpreter at every row), and checks the next batch against what it accepted itself
+    (``seen``, the client streams), never against rows not yet committed.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pbr-append")
+        self._in_flight: Future[None] | None = None
+
+    def __enter__(self) -> BatchAppender:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            self.wait()
+        finally:
+            self._thread.shutdown()
+
+    def append(self, events: list[StoredEvent], index_rows: list[tuple[str, str, str]]) -> None:
+        """Append a batch; return once its rows are written (or it failed, raising why)."""
+        self.wait()
+        written = threading.Event()
+        self._in_flight = self._thread.submit(self._append, events, index_rows, written)
+        written.wait()
+        if self._in_flight.done():
+            self.wait()
+
+    def _append(self, events: list[StoredEvent], index_rows: list[tuple[str, str, str]],
+                written: threading.Event) -> None:
+        try:
+            self._ledger.append_batch(events, index_rows, written=written.set)
+        finally:
+            written.set()
+
+    def wait(self) -> None:
+        """Until the batch in flight is committed; its error if it failed."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.result()
+
+
+@contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for an import.
+
+    Import allocates millions of short-lived objects while it keeps large tables (``seen``, the
+    client streams); the collector would walk those tables again and again, and took about 40%
+    of a large import's time. Import builds no reference cycles of its own: reference counting
+    frees what it drops, and the collector finds any other cycle once it resumes.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@dataclass
+class _Stream:
+    """A client's stream as import knows it: the import state, its id and its last version."""
+
+    state: ClientImportState
+    id: UUID
+    version: int
+
+
 class Importer:
     """Checks records against the ledger and appends them in atomic batches."""
 
     def __init__(self, ledger: Ledger, batch_size: int = BATCH_SIZE) -> None:
         self.ledger = ledger
         self.batch_size = batch_size
-        self.clients: dict[str, ClientHistory | None] = {}
+        self.encoder = RecordEventEncoder(ledger.mapper)
+        self.clients: dict[str, _Stream | None] = {}
         self.seen: dict[str, tuple[str, str]] = {}  # source_id -> (client, digest), this import
         self.report = ImportReport()
 
@@ -117,65 +326,73 @@ class Importer:
             if not path.is_file():
                 raise UnreadableInput(f"{path}: no such file")
         paths_order = {str(path): n for n, path in enumerate(paths)}
-        for path in paths:
-            batch: list[Line] = []
-            for line in read_lines(path):
-                batch.append(line)
-                if len(batch) >= self.batch_size:
-                    self._import_batch(batch)
-                    if progress:
-                        progress(len(batch))
-                    batch = []
-            if batch:
-                self._import_batch(batch)
-                if progress:
-                    progress(len(batch))
+        with _cycle_collection_paused():
+            for path in paths:
+                self._import_file(path, progress)
         self.report.rejects.sort(key=lambda r: (paths_order[r.file], r.line))
         return self.report
 
-    def _import_batch(self, lines: list[Line]) -> None:
-        checked = [(line, self._shape(line)) for line in lines]
-        records = [record for _, record in checked if record is not None]
+    def _import_file(self, path: Path, progress: Callable[[int], None] | None) -> None:
+        text = _read_text(path)
+        with ExitStack() as stack:
+            if path.suffix.lower() == ".csv":
+                lines = ((line.number, line.text, shape(line.data, self.encoder))
+                         for line in _csv_lines(str(path), text))
+            else:
+                lines = self._shaped_json_lines(text, stack)
+            appender = stack.enter_context(BatchAppender(self.ledger))
+            for batch in _batches(lines, self.batch_size):
+                events, index_rows = self._check_batch(str(path), batch)
+                if events:
+                    appender.append(events, index_rows)
+                if progress:
+                    progress(len(batch))
+
+    def _shaped_json_lines(self, text: str, stack: ExitStack,
+                           ) -> Iterator[tuple[int, str, Shaped | Refused]]:
+        """Each line: its number, its text and its shape check (by workers if there are many)."""
+        numbered = list(_json_lines(text))
+        lines = [line for _, line in numbered]
+        shaped: Iterable[Shaped | Refused]
+        if len(lines) > PARALLEL_FROM_LINES:
+            shaped = stack.enter_context(ShapingWorkers(lines, self.encoder)).shaped(
+                self.batch_size)
+        else:
+            shaped = (shape(parse_json_line(line), self.encoder) for line in lines)
+        return ((number, line, result)
+                for (number, line), result in zip(numbered, shaped, strict=True))
+
+    def _check_batch(self, file: str, lines: list[tuple[int, str, Shaped | Refused]],
+                     ) -> tuple[list[StoredEvent], list[tuple[str, str, str]]]:
+        """Check a batch's lines in order; its events (stream by stream) and index rows."""
+        records = [result[0] for _, _, result in lines if not isinstance(result, Refused)]
         known = self.ledger.known_source_ids(record.source_id for record in records)
         self._load_clients(record.client for record in records)
-        touched: dict[str, ClientHistory] = {}
-        index_rows: list[dict[str, str]] = []
-        accepted = 0
-        for line, record in checked:
-            if record is None:
+        streams: dict[str, list[StoredEvent]] = {}
+        index_rows: list[tuple[str, str, str]] = []
+        for number, text, result in lines:
+            if isinstance(result, Refused):
+                self._reject(file, number, text, result.source_id, result.error)
                 continue
+            record, content, body = result
             try:
-                content = digest(record)
                 if self._is_duplicate(record.source_id, record.client, content, known):
                     self.report.duplicates += 1
                     continue
-                aggregate = self._append(record)
+                stream = self._append(record)
             except RecordError as error:
-                self._reject(line, record.source_id, error)
+                self._reject(file, number, text, record.source_id, error)
                 continue
-            touched[record.client] = aggregate
+            streams.setdefault(record.client, []).append(self._stored_event(stream, record, body))
             self.seen[record.source_id] = (record.client, content)
-            index_rows.append({"source_id": record.source_id, "client": record.client,
-                               "digest": content})
-            accepted += 1
-        if touched:
-            self.ledger.save_batch(list(touched.values()), index_rows)
-        self.report.accepted += accepted
+            index_rows.append((record.source_id, record.client, content))
+        self.report.accepted += len(index_rows)
+        return [event for events in streams.values() for event in events], index_rows
 
-    def _shape(self, line: Line) -> Any:
-        if isinstance(line.data, RecordError):
-            self._reject(line, None, line.data)
-            return None
-        try:
-            return validate_record(line.data)
-        except RecordError as error:
-            source_id = line.data.get("source_id") if isinstance(line.data, dict) else None
-            self._reject(line, source_id if isinstance(source_id, str) else None, error)
-            return None
-
-    def _reject(self, line: Line, source_id: str | None, error: RecordError) -> None:
-        self.report.rejects.append(Reject(line.file, line.number, source_id, error.code,
-                                          error.reason, line.text))
+    def _reject(self, file: str, number: int, text: str, source_id: str | None,
+                error: RecordError) -> None:
+        self.report.rejects.append(Reject(file, number, source_id, error.code, error.reason,
+                                          text))
 
     def _is_duplicate(self, source_id: str, client: str, content: str,
                       known: dict[str, tuple[str, str]]) -> bool:
@@ -192,29 +409,52 @@ class Importer:
         missing = {client for client in clients if client not in self.clients}
         if missing:
             loaded = self.ledger.load_clients(missing)
-            self.clients.update({client: loaded.get(client) for client in missing})
+            for client in missing:
+                history = loaded.get(client)
+                self.clients[client] = (None if history is None
+                                        else _Stream(history, history.id, history.version))
 
-    def _append(self, record: Any) -> ClientHistory:
-        """Check the record against its client's state and append it; the aggregate back."""
-        history = self.clients[record.client]
+    def _append(self, record: Any) -> _Stream:
+        """Check the record against its client's state and fold it in; the stream back."""
+        stream = self.clients[record.client]
         if record.type == "client_registered":
-            if history is not None:
+            if stream is not None:
                 raise RecordError("already_registered",
                                   f"client: {record.client} is already registered")
             if record.date_of_birth > record.received_on:
                 raise RecordError("date_after_received",
                                   "date_of_birth: later than received_on")
-            history = ClientHistory(**event_fields(record))
-            self.clients[record.client] = history
-            return history
-        if history is None:
+            stream = _Stream(ClientImportState(**event_fields(record)),
+                             client_stream_id(record.client), 0)
+            self.clients[record.client] = stream
+            return stream
+        if stream is None:
             raise RecordError("unregistered_client", f"client: {record.client} is not registered")
-        check_record(history, record)
-        history.trigger_event(RECORD_EVENTS[record.type], **event_fields(record))
-        return history
+        check_record(stream.state, record)
+        stream.state.record(record)
+        return stream
+
+    def _stored_event(self, stream: _Stream, record: Any, body: bytes) -> StoredEvent:
+        """The record's event as the library stores it, next in its client's stream."""
+        stream.version += 1
+        timestamp = RECORD_EVENTS[record.type].create_timestamp()
+        return StoredEvent(originator_id=stream.id, originator_version=stream.version,
+                           topic=self.encoder.topic(record.type),
+                           state=self.encoder.state(body, timestamp))
 
 
-def check_record(history: ClientHistory, record: Any) -> None:
+def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def check_record(history: ClientImportState, record: Any) -> None:
     """CONTRACT.md's checks of a record against the client's stream; raise a named reason."""
     for name, day in own_dates(record):
         if day > record.received_on:
@@ -223,20 +463,12 @@ def check_record(history: ClientHistory, record: Any) -> None:
         if day < history.date_of_birth:
             raise RecordError("date_before_birth",
                               f"{name}: {day} is before the client's date of birth")
-    checks = {
-        "treatment_started": _check_start,
-        "top_recorded": _check_known_journey,
-        "discharged": _check_discharge,
-        "proven_offence": _check_offence,
-        "died": _check_death,
-        "correction": _check_correction,
-    }
-    check = checks.get(record.type)
+    check = _CHECKS.get(record.type)
     if check is not None:
         check(history, record)
 
 
-def _check_start(history: ClientHistory, record: Any) -> None:
+def _check_start(history: ClientImportState, record: Any) -> None:
     if record.journey in history.journey_starts:
         raise RecordError("journey_exists", f"journey: {record.journey} has already started")
     open_journey = history.open_journey()
@@ -249,36 +481,36 @@ def _check_start(history: ClientHistory, record: Any) -> None:
                           f"on: {record.on} is before the previous discharge on {last}")
 
 
-def _check_known_journey(history: ClientHistory, record: Any) -> None:
+def _check_known_journey(history: ClientImportState, record: Any) -> None:
     if record.journey not in history.journey_starts:
         raise RecordError("unknown_journey",
                           f"journey: the client has no journey {record.journey}")
 
 
-def _check_discharge(history: ClientHistory, record: Any) -> None:
+def _check_discharge(history: ClientImportState, record: Any) -> None:
     _check_known_journey(history, record)
     if record.journey in history.journey_ends:
         raise RecordError("journey_closed", f"journey: {record.journey} is already discharged")
-    started_on = history.journey_starts[record.journey].on
+    started_on = history.journey_starts[record.journey]
     if record.on < started_on:
         raise RecordError("discharge_before_start",
                           f"on: {record.on} is before the journey's start on {started_on}")
 
 
-def _check_offence(history: ClientHistory, record: Any) -> None:
+def _check_offence(history: ClientImportState, record: Any) -> None:
     if record.disposal_on < record.offence_on:
         raise RecordError("disposal_before_offence",
                           f"disposal_on: {record.disposal_on} is before offence_on "
                           f"{record.offence_on}")
 
 
-def _check_death(history: ClientHistory, record: Any) -> None:
+def _check_death(history: ClientImportState, record: Any) -> None:
     if history.died_on is not None:
         raise RecordError("already_died", f"on: the client's death on {history.died_on} is "
                                           "already recorded")
 
 
-def _check_correction(history: ClientHistory, record: Any) -> None:
+def _check_correction(history: ClientImportState, record: Any) -> None:
     kind = history.record_types.get(record.retracts)
     if kind is None:
         raise RecordError("unknown_source_id",
@@ -287,3 +519,13 @@ def _check_correction(history: ClientHistory, record: Any) -> None:
         raise RecordError("not_retractable", f"retracts: a {kind} record cannot be retracted")
     if record.retracts in history.retracted:
         raise RecordError("already_retracted", f"retracts: {record.retracts} is already retracted")
+
+
+_CHECKS: dict[str, Callable[[ClientImportState, Any], None]] = {
+    "treatment_started": _check_start,
+    "top_recorded": _check_known_journey,
+    "discharged": _check_discharge,
+    "proven_offence": _check_offence,
+    "died": _check_death,
+    "correction": _check_correction,
+}

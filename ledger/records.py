@@ -51,6 +51,19 @@ class _Record(BaseModel):
     received_on: IsoDate
     client: Text
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its class and values only: import workers send validated records back."""
+        return _rebuild_record, (type(self), self.__dict__, self.__pydantic_fields_set__)
+
+
+def _rebuild_record(model: type[_Record], values: dict[str, Any],
+                    fields_set: set[str]) -> _Record:
+    """The validated record again, as it was pickled (no validation: it was validated)."""
+    record = model.__new__(model)
+    record.__setstate__({"__dict__": values, "__pydantic_fields_set__": fields_set,
+                         "__pydantic_extra__": None, "__pydantic_private__": None})
+    return record
+
 
 class ClientRegistered(_Record):
     type: Literal["client_registered"]
@@ -154,6 +167,9 @@ class RecordError(ValueError):
         self.code = code
         self.reason = reason
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return RecordError, (self.code, self.reason)
+
 
 def _describe(error: ValidationError) -> RecordError:
     first = error.errors()[0]
@@ -194,10 +210,12 @@ def own_dates(record: _Record) -> list[tuple[str, date]]:
     return [(name, fields[name]) for name in _OWN_DATES if name in fields]
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def digest(record: _Record) -> str:
     """The record's content, canonically: equal content from JSON or CSV gives equal digests."""
-    canonical = json.dumps(record.__dict__, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(record.__dict__).encode()).hexdigest()
 
 
 def event_fields(record: _Record) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, StoredEvent, Transcoding
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+from sqlalchemy import Column, Connection, MetaData, String, Table, func, select
 from sqlalchemy.orm import Session
 
 from ledger.events import ClientHistory, RecordEvent, client_stream_id
@@ -80,10 +80,10 @@ def database_url(url: str | None) -> str:
 class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
     """The library's recorder, inserting a batch of events in one statement, not row by row.
 
-    Same table, same locking and notification ids; only the ORM unit-of-work per row is
-    replaced by one ``executemany``. The table is locked for the transaction (SQLite has one
-    writer; the recorder takes PostgreSQL's EXCLUSIVE lock), so the new rows are exactly those
-    above the previous highest id, in the order inserted.
+    Same table, same column values, same locking and notification ids; only the ORM
+    unit-of-work per row is replaced by one driver-level ``executemany``. The table is locked
+    for the transaction (SQLite has one writer; the recorder takes PostgreSQL's EXCLUSIVE lock),
+    so the new rows are exactly those above the previous highest id, in the order inserted.
     """
 
     def _insert_stored_events(self, session: Session, stored_events: Sequence[StoredEvent],
@@ -91,15 +91,56 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
         if not stored_events:
             return []
         table = self.events_record_cls.__table__
-        rows = [{"originator_id": e.originator_id, "originator_version": e.originator_version,
-                 "topic": e.topic, "state": e.state} for e in stored_events]
         self._lock_table(session)
         before = session.execute(select(func.max(table.c.id))).scalar() or 0
-        session.execute(insert(table), rows)
+        self._insert_rows(session, stored_events)
         ids = list(session.execute(select(table.c.id).where(table.c.id > before)
                                    .order_by(table.c.id)).scalars())
         self._notify_channel(session)
         return ids
+
+    def append_events(self, session: Session, stored_events: Sequence[StoredEvent]) -> None:
+        """Insert events as ``insert_events`` does, without reading back their notification ids
+        (a bulk import has no use for them)."""
+        self._lock_table(session)
+        self._insert_rows(session, stored_events)
+        self._notify_channel(session)
+
+    def _insert_rows(self, session: Session, stored_events: Sequence[StoredEvent]) -> None:
+        table = self.events_record_cls.__table__
+        connection = session.connection()
+        # The column's own conversion (the UUID's 16 bytes on SQLite, a uuid on PostgreSQL),
+        # once per stream: a batch holds many events of each.
+        dialect = connection.dialect
+        to_driver = table.c.originator_id.type.dialect_impl(dialect).bind_processor(dialect)
+        originator_ids = {e.originator_id: None for e in stored_events}
+        for stream_id in originator_ids:
+            originator_ids[stream_id] = to_driver(stream_id)
+        rows = [(originator_ids[e.originator_id], e.originator_version, e.topic, e.state)
+                for e in stored_events]
+        insert_rows(connection, table, ("originator_id", "originator_version", "topic", "state"),
+                    rows)
+
+
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _placeholders(connection: Connection, count: int) -> str:
+    """``count`` positional parameter markers of the driver, for SQL sent to it as it is."""
+    try:
+        placeholder = _PLACEHOLDERS[connection.dialect.paramstyle]
+    except KeyError:
+        raise NotImplementedError(f"bulk statements take the DB-API parameter styles "
+                                  f"{sorted(_PLACEHOLDERS)}, not "
+                                  f"{connection.dialect.paramstyle!r}") from None
+    return ", ".join([placeholder] * count)
+
+
+def insert_rows(connection: Connection, table: Table, columns: Sequence[str],
+                rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (values in ``columns`` order, as the driver takes them) in one call."""
+    connection.exec_driver_sql(f"INSERT INTO {table.fullname} ({', '.join(columns)}) "
+                               f"VALUES ({_placeholders(connection, len(columns))})", list(rows))
 
 
 class LedgerFactory(SQLAlchemyFactory):
@@ -180,20 +221,32 @@ class Ledger(Application):
         wanted = list(set(ids))
         found: dict[str, tuple[str, str]] = {}
         with self.datastore.transaction(commit=False) as session:
+            connection = session.connection()
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start:start + 500]
-                rows = session.execute(select(source_ids).where(source_ids.c.source_id.in_(chunk)))
-                found.update({row.source_id: (row.client, row.digest) for row in rows})
+                rows = connection.exec_driver_sql(
+                    f"SELECT source_id, client, digest FROM {source_ids.fullname} "
+                    f"WHERE source_id IN ({_placeholders(connection, len(chunk))})", tuple(chunk))
+                found.update({source_id: (client, digest) for source_id, client, digest in rows})
         return found
 
-    def save_batch(self, aggregates: Sequence[Aggregate],
-                   index_rows: Sequence[dict[str, str]]) -> None:
-        """Append the pending events of ``aggregates`` and their index rows in one transaction."""
+    def append_batch(self, events: Sequence[StoredEvent],
+                     index_rows: Sequence[tuple[str, str, str]],
+                     written: Callable[[], None] | None = None) -> None:
+        """Append stored events and their ``(source_id, client, digest)`` index rows, atomically.
+
+        The events are already in the library's stored form (:mod:`ledger.encoding`); the
+        application's recorder inserts them as ``save`` would. ``written`` is called when the
+        rows are written, before the commit (the commit waits for the disk).
+        """
         with self.transaction() as session:
             assert isinstance(session, Session)
             if index_rows:
-                session.execute(source_ids.insert(), list(index_rows))
-            self.save(*aggregates)
+                insert_rows(session.connection(), source_ids, ("source_id", "client", "digest"),
+                            index_rows)
+            self.recorder.append_events(session, events)  # type: ignore[attr-defined]
+            if written is not None:
+                written()
 
     # The whole ledger ----------------------------------------------------------------------
 

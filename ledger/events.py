@@ -58,7 +58,9 @@ class ClientImportState:
         self.date_of_birth = date_of_birth
         self.record_types: dict[str, str] = {source_id: "client_registered"}
         self.retracted: set[str] = set()
-        self.journey_records: dict[str, Any] = {}
+        # source_id -> (type, journey, on) of each start, discharge and death: only what the
+        # journeys are folded from (import keeps a state per client, so it is kept small)
+        self.journey_records: dict[str, tuple[str, str | None, date]] = {}
         self.journey_starts: dict[str, date] = {}
         self.journey_ends: dict[str, date] = {}
         self.died_on: date | None = None
@@ -70,25 +72,26 @@ class ClientImportState:
             self.retracted.add(record.retracts)
             self._rebuild_journeys()
         elif record.type in _JOURNEY_RECORDS:
-            self.journey_records[record.source_id] = record
-            self._fold(record)
+            fact = (record.type, getattr(record, "journey", None), record.on)
+            self.journey_records[record.source_id] = fact
+            self._fold(*fact)
 
     def _rebuild_journeys(self) -> None:
         self.journey_starts, self.journey_ends, self.died_on = {}, {}, None
-        for source_id, record in self.journey_records.items():
+        for source_id, fact in self.journey_records.items():
             if source_id not in self.retracted:
-                self._fold(record)
+                self._fold(*fact)
 
-    def _fold(self, record: Any) -> None:
-        if record.type == "treatment_started":
-            self.journey_starts[record.journey] = record.on
-        elif record.type == "discharged":
-            self.journey_ends[record.journey] = record.on
-        elif record.type == "died":
-            self.died_on = record.on
+    def _fold(self, kind: str, journey: str | None, on: date) -> None:
+        if kind == "treatment_started":
+            self.journey_starts[journey] = on  # type: ignore[index]
+        elif kind == "discharged":
+            self.journey_ends[journey] = on  # type: ignore[index]
+        elif kind == "died":
+            self.died_on = on
             open_journey = self.open_journey()
             if open_journey is not None:
-                self.journey_ends[open_journey] = record.on
+                self.journey_ends[open_journey] = on
 
     def open_journey(self) -> str | None:
         for journey in self.journey_starts:

@@ -15,6 +15,7 @@ rows the library would write from its event objects, without building them.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gc
 import io
@@ -24,7 +25,8 @@ import os
 import pickle
 import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from array import array
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -90,12 +92,15 @@ class Line:
 
 def read_lines(path: Path) -> Iterator[Line]:
     """The records of one file: CSV when it ends in ``.csv``, else JSON Lines."""
-    text = _read_text(path)
     if path.suffix.lower() == ".csv":
-        yield from _csv_lines(str(path), text)
+        yield from _csv_lines(str(path), _read_text(path))
         return
-    for number, line in _json_lines(text):
-        yield Line(str(path), number, line, parse_json_line(line))
+    lines = JsonLinesFile(path)
+    for first in range(0, len(lines), BATCH_SIZE):
+        last = min(first + BATCH_SIZE, len(lines))
+        for number, line in zip(lines.numbers[first:last], lines.texts(first, last),
+                                strict=True):
+            yield Line(str(path), number, line, parse_json_line(line))
 
 
 def _read_text(path: Path) -> str:
@@ -107,11 +112,72 @@ def _read_text(path: Path) -> str:
         raise UnreadableInput(f"{path}: not UTF-8 text") from None
 
 
-def _json_lines(text: str) -> Iterator[tuple[int, str]]:
-    """The numbered lines of a JSON Lines file that are not blank."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            yield number, line
+class JsonLinesFile:
+    """A JSON Lines file as the offsets of its lines: the text is read a batch at a time.
+
+    Opening it reads the file once, checking it is UTF-8 (a byte-order mark is allowed) and
+    noting where each line that is not blank starts and ends and its number; a national file
+    is never held in memory whole. Lines end at ``\\n`` (a ``\\r`` before it is dropped).
+    """
+
+    CHUNK = 1 << 24
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.numbers, self.starts, self.ends = array("q"), array("q"), array("q")
+        try:
+            with path.open("rb") as handle:
+                self._scan(handle)
+        except OSError as error:
+            raise UnreadableInput(f"{path}: cannot read ({error.strerror or error})") from None
+        except UnicodeDecodeError:
+            raise UnreadableInput(f"{path}: not UTF-8 text") from None
+
+    def _scan(self, handle: Any) -> None:
+        check = codecs.getincrementaldecoder("utf-8")()
+        offset, number, line_start, blank, before = 0, 1, 0, True, b""
+        head = handle.read(3)
+        if head == codecs.BOM_UTF8:
+            offset = line_start = 3
+        else:
+            handle.seek(0)
+        while chunk := handle.read(self.CHUNK):
+            check.decode(chunk)
+            position = 0
+            while (newline := chunk.find(b"\n", position)) >= 0:
+                blank = blank and not chunk[position:newline].strip()
+                carriage = (chunk[newline - 1:newline] if newline else before) == b"\r"
+                self._line(number, line_start, offset + newline - carriage, blank)
+                number, line_start, blank = number + 1, offset + newline + 1, True
+                position = newline + 1
+            blank = blank and not chunk[position:].strip()
+            offset, before = offset + len(chunk), chunk[-1:]
+        check.decode(b"", final=True)
+        if line_start < offset:
+            self._line(number, line_start, offset, blank)
+
+    def _line(self, number: int, start: int, end: int, blank: bool) -> None:
+        if not blank:
+            self.numbers.append(number)
+            self.starts.append(start)
+            self.ends.append(end)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def texts(self, first: int, last: int, descriptor: int | None = None) -> list[str]:
+        """The text of lines ``first`` to ``last`` (exclusive), read in one call."""
+        if first >= last:
+            return []
+        base = self.starts[first]
+        if descriptor is None:
+            with self.path.open("rb") as handle:
+                handle.seek(base)
+                block = handle.read(self.ends[last - 1] - base)
+        else:
+            block = os.pread(descriptor, self.ends[last - 1] - base, base)
+        return [block[self.starts[n] - base:self.ends[n] - base].decode("utf-8")
+                for n in range(first, last)]
 
 
 def parse_json_line(line: str) -> Any:
@@ -167,14 +233,14 @@ def _worker_count() -> int:
 class ShapingWorkers:
     """Worker processes shaping the lines of one large file, a batch at a time, in order.
 
-    Forked once the file is read, before the importer starts its appending thread: each worker
-    has the lines already, so the importer sends only which lines to shape and receives the
-    results in the order it asked. A worker shapes the next batch while the importer checks and
-    appends one. A worker whose importer has gone (pipe closed, or the importer killed) exits
-    quietly, and the importer stops when a worker does.
+    Forked once the file's lines are found, before the importer starts its appending thread:
+    each worker reads the lines it is asked for from the file itself, so the importer sends only
+    which lines to shape and receives the results in the order it asked. A worker shapes the
+    next batch while the importer checks and appends one. A worker whose importer has gone (pipe
+    closed, or the importer killed) exits quietly, and the importer stops when a worker does.
     """
 
-    def __init__(self, lines: list[str], encoder: RecordEventEncoder,
+    def __init__(self, lines: JsonLinesFile, encoder: RecordEventEncoder,
                  count: int | None = None) -> None:
         context = multiprocessing.get_context("fork")
         pipes = [context.Pipe() for _ in range(count or _worker_count())]
@@ -217,7 +283,7 @@ class ShapingWorkers:
             yield from results
 
 
-def _serve_shapes(lines: list[str], encoder: RecordEventEncoder,
+def _serve_shapes(lines: JsonLinesFile, encoder: RecordEventEncoder,
                   pipes: list[tuple[Connection, Connection]], own: int) -> None:
     """A shaping worker: shape each range of lines asked for, until the importer has gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the importer stops its workers itself
@@ -226,14 +292,18 @@ def _serve_shapes(lines: list[str], encoder: RecordEventEncoder,
         if n != own:
             worker_end.close()  # so that another worker stopping is seen by the importer
     connection = pipes[own][1]
+    descriptor = os.open(lines.path, os.O_RDONLY)
     try:
         while True:
             start, end = connection.recv()
-            results = [shape(parse_json_line(line), encoder) for line in lines[start:end]]
+            results = [shape(parse_json_line(line), encoder)
+                       for line in lines.texts(start, end, descriptor)]
             # Plain pickle: the connection's own pickler is much slower on many small objects.
             connection.send_bytes(pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL))
     except (EOFError, ConnectionError):
         return
+    finally:
+        os.close(descriptor)
 
 
 class BatchAppender:
@@ -318,7 +388,10 @@ class Importer:
         self.batch_size = batch_size
         self.encoder = RecordEventEncoder(ledger.mapper)
         self.clients: dict[str, _Stream | None] = {}
-        self.seen: dict[str, tuple[str, str]] = {}  # source_id -> (client, digest), this import
+        # source_id -> (client, digest) of the records accepted in this batch and the one before
+        # it, which may not be committed yet; earlier batches are found in the ledger's index
+        self.seen: dict[str, tuple[str, str]] = {}
+        self.seen_before: dict[str, tuple[str, str]] = {}
         self.report = ImportReport()
 
     def run(self, paths: list[Path], progress: Callable[[int], None] | None = None) -> ImportReport:
@@ -333,13 +406,13 @@ class Importer:
         return self.report
 
     def _import_file(self, path: Path, progress: Callable[[int], None] | None) -> None:
-        text = _read_text(path)
         with ExitStack() as stack:
+            lines: Iterator[tuple[int, str, Shaped | Refused]]
             if path.suffix.lower() == ".csv":
                 lines = ((line.number, line.text, shape(line.data, self.encoder))
-                         for line in _csv_lines(str(path), text))
+                         for line in _csv_lines(str(path), _read_text(path)))
             else:
-                lines = self._shaped_json_lines(text, stack)
+                lines = self._shaped_json_lines(JsonLinesFile(path), stack)
             appender = stack.enter_context(BatchAppender(self.ledger))
             for batch in _batches(lines, self.batch_size):
                 events, index_rows = self._check_batch(str(path), batch)
@@ -348,24 +421,27 @@ class Importer:
                 if progress:
                     progress(len(batch))
 
-    def _shaped_json_lines(self, text: str, stack: ExitStack,
+    def _shaped_json_lines(self, lines: JsonLinesFile, stack: ExitStack,
                            ) -> Iterator[tuple[int, str, Shaped | Refused]]:
         """Each line: its number, its text and its shape check (by workers if there are many)."""
-        numbered = list(_json_lines(text))
-        lines = [line for _, line in numbered]
-        shaped: Iterable[Shaped | Refused]
+        shaped: Iterator[Shaped | Refused] | None = None
         if len(lines) > PARALLEL_FROM_LINES:
             shaped = stack.enter_context(ShapingWorkers(lines, self.encoder)).shaped(
                 self.batch_size)
-        else:
-            shaped = (shape(parse_json_line(line), self.encoder) for line in lines)
-        return ((number, line, result)
-                for (number, line), result in zip(numbered, shaped, strict=True))
+        for first in range(0, len(lines), self.batch_size):
+            last = min(first + self.batch_size, len(lines))
+            for number, text in zip(lines.numbers[first:last], lines.texts(first, last),
+                                    strict=True):
+                result = next(shaped) if shaped is not None \
+                    else shape(parse_json_line(text), self.encoder)
+                yield number, text, result
 
     def _check_batch(self, file: str, lines: list[tuple[int, str, Shaped | Refused]],
                      ) -> tuple[list[StoredEvent], list[tuple[str, str, str]]]:
         """Check a batch's lines in order; its events (stream by stream) and index rows."""
         records = [result[0] for _, _, result in lines if not isinstance(result, Refused)]
+        # Every batch before the previous one is committed (BatchAppender) by now.
+        self.seen_before, self.seen = self.seen, {}
         known = self.ledger.known_source_ids(record.source_id for record in records)
         self._load_clients(record.client for record in records)
         streams: dict[str, list[StoredEvent]] = {}
@@ -396,7 +472,8 @@ class Importer:
 
     def _is_duplicate(self, source_id: str, client: str, content: str,
                       known: dict[str, tuple[str, str]]) -> bool:
-        previous = self.seen.get(source_id) or known.get(source_id)
+        previous = self.seen.get(source_id) or self.seen_before.get(source_id) \
+            or known.get(source_id)
         if previous is None:
             return False
         if previous == (client, content):

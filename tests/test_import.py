@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
+
 import pytest
 
-from ledger.importer import Importer, UnreadableInput
+from ledger.importer import Importer, JsonLinesFile, UnreadableInput
 from ledger.store import Ledger
 from tests.records_io import discharge, reg, start, write_csv, write_jsonl
 
@@ -151,3 +153,24 @@ def test_each_rejection_reaches_the_command_line_json_with_exit_one(db_url, tmp_
     assert [(r["line"], r["code"]) for r in document["rejects"]] == expected
     assert all(r["reason"] and r["reason"].split(":")[0] for r in document["rejects"])
     assert document["accepted"] == len(records) - len(expected)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 64, 1 << 24])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_json_lines_are_numbered_as_written_whatever_the_reading_chunk(tmp_path, monkeypatch,
+                                                                       chunk, newline):
+    monkeypatch.setattr(JsonLinesFile, "CHUNK", chunk)
+    lines = ['{"a": "é"}', "", "   ", '{"b": 2}', "not json", '{"c": "€ and more text"}']
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(codecs.BOM_UTF8 + newline.join(lines).encode())  # no newline at the end
+    found = JsonLinesFile(path)
+    assert list(found.numbers) == [1, 4, 5, 6]
+    assert found.texts(0, len(found)) == [lines[0], lines[3], lines[4], lines[5]]
+    assert found.texts(1, 3) == [lines[3], lines[4]]
+
+
+def test_a_file_that_is_not_utf8_is_unreadable_input(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"b": "\xff"}\n')
+    with pytest.raises(UnreadableInput, match="not UTF-8"):
+        JsonLinesFile(path)

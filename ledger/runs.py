@@ -255,14 +255,21 @@ def take_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
         position = ledger.max_position()
         computed = compute_run(ledger, as_of, known_on, rulesets, position, earlier)
     sequence = len(earlier) + 1
+    del earlier
+    lines, overpayments = computed.lines, computed.overpayments
+    del computed
+    provider_totals, site_totals = totals(lines, "provider"), totals(lines, "site")
+    total = sum((line.amount for line in lines), Decimal("0.00"))
+    digest = lines_digest(lines)
+    # A national run has hundreds of thousands of lines: each is dropped once it is written out.
+    lines.reverse()
+    stored = [lines.pop().as_json() for _ in range(len(lines))]
     run = PaymentRun(
         run_id=f"R{sequence:04d}", sequence=sequence, as_of=as_of, known_on=known_on,
-        rulesets=sorted(r.id for r in rulesets), position=position,
-        lines=[line.as_json() for line in computed.lines], overpayments=computed.overpayments,
-        provider_totals=totals(computed.lines, "provider"),
-        site_totals=totals(computed.lines, "site"),
-        total=sum((line.amount for line in computed.lines), Decimal("0.00")),
-        digest=lines_digest(computed.lines))
+        rulesets=sorted(r.id for r in rulesets), position=position, lines=stored,
+        overpayments=overpayments, provider_totals=provider_totals, site_totals=site_totals,
+        total=total, digest=digest)
+    del stored
     ledger.save(run)
     return run
 

@@ -27,7 +27,7 @@ ZERO = Decimal("0.00")
 EntitlementKey = tuple[str | None, str | None, str, int | None, str | None, str | None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entitlement:
     key: EntitlementKey
     payable: Decimal  # what is payable for it as of E: its amount, or nothing
@@ -60,7 +60,7 @@ class Adjustment:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Line:
     """One line of a run: a ``payment``, a ``clawback`` (negative) or an ``adjustment``."""
 
@@ -190,9 +190,18 @@ def totals(lines: Iterable[Line], by: str) -> dict[str, Decimal]:
 
 
 def lines_digest(lines: Sequence[Line]) -> str:
-    """A digest of a run's lines: equal lines, equal digest, whatever was stored since."""
-    canonical = json.dumps([line.as_json() for line in lines], sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """A digest of a run's lines: equal lines, equal digest, whatever was stored since.
+
+    The SHA-256 of ``json.dumps([line.as_json() for line in lines], sort_keys=True)``, fed a
+    line at a time so a national run never holds that text whole.
+    """
+    digest = hashlib.sha256(b"[")
+    encode = json.JSONEncoder(sort_keys=True).encode
+    for n, line in enumerate(lines):
+        digest.update(b", " + encode(line.as_json()).encode() if n
+                      else encode(line.as_json()).encode())
+    digest.update(b"]")
+    return digest.hexdigest()
 
 
 def _sort_key(key: EntitlementKey) -> tuple:

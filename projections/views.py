@@ -10,6 +10,7 @@ derivation would print. Amounts are kept as their exact decimal text, dates as I
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -159,6 +160,10 @@ def entitlement_from_row(row: Sequence[Any], as_of: date, clawback: bool) -> Ent
     payable_day = _day(payable_on)
     payable = Decimal(amount or "0.00") if payable_day is not None and payable_day <= as_of \
         else Decimal("0.00")
+    # A run reads every achieved entitlement: the few names repeated on every row are kept once.
+    outcome, provider, site, ruleset, status = (
+        None if text is None else sys.intern(text)
+        for text in (outcome, provider, site, ruleset, status))
     return Entitlement((client, journey, outcome, instalment, cohort,
                         provider if cohort else None),
                        payable, provider, site, ruleset, clawback, status, _day(evidence_on),

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections.model import InstalmentResult, OutcomeResult, Status
 from projections.payments import (
     Adjustment,
+    Line,
     adjustment_lines,
     entitlement_lines,
     entitlements,
+    lines_digest,
     net_paid,
     totals,
 )
@@ -114,3 +119,11 @@ def test_over_any_sequence_of_runs_lines_sum_to_what_is_payable_at_the_last(step
     last_achieved, last_amount, _ = steps[-1]
     expected = Decimal(last_amount) if last_achieved else Decimal("0.00")
     assert sum((line.amount for line in history), Decimal("0.00")) == expected
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_the_lines_digest_is_the_digest_of_the_lines_as_one_json_text(count):
+    lines = [Line(f"C{n}", f"J{n}", "drug_free_final", None, "payment", Decimal("1.10"), "P1",
+                  "S1", reason=f"achieved on 2013-0{n + 1}-01 — “cited”") for n in range(count)]
+    text = json.dumps([line.as_json() for line in lines], sort_keys=True)
+    assert lines_digest(lines) == hashlib.sha256(text.encode()).hexdigest()

@@ -11,6 +11,7 @@ import typer
 from cli.common import DbOption, JsonOption, fail, open_ledger, parse_date, print_json, table
 from ledger.rulesets import OPTIONS
 from ledger.runs import Dispute, find_run, raise_dispute, read_dispute, read_disputes
+from projections.payments import line_json
 
 app = typer.Typer(help="Raise, note, resolve, list and show disputes.", no_args_is_help=True)
 DisputeArgument = Annotated[str, typer.Argument(metavar="DISPUTE", show_default=False)]
@@ -55,7 +56,7 @@ def raise_command(
             fail(f"--run: no payment run {run!r}")
         if line is None or not 1 <= line <= len(recorded.lines):
             fail(f"--line: run {run} has lines 1 to {len(recorded.lines)}")
-        row = recorded.lines[line - 1]
+        row = line_json(recorded.lines[line - 1])
         target.update({k: row[k] for k in ("client", "journey", "outcome", "instalment",
                                            "site")})
     elif client is None or outcome is None:

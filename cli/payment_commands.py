@@ -21,7 +21,7 @@ from ledger.runs import (
     take_run,
 )
 from ledger.store import Ledger
-from projections.payments import lines_digest
+from projections.payments import line_json, lines_digest
 
 app = typer.Typer(help="Take, list, show, replay and compare payment runs.",
                   no_args_is_help=True)
@@ -33,7 +33,8 @@ def run_json(run: PaymentRun.Taken | PaymentRun) -> dict[str, Any]:
     """CONTRACT.md's run document, with site totals, the digest and overpayments added."""
     return {"run": run.run_id, "as_of": run.as_of, "known_on": run.known_on,
             "rulesets": list(run.rulesets), "position": run.position,
-            "lines": [{**line, "amount": str(line["amount"])} for line in run.lines],
+            "lines": [{**line, "amount": str(line["amount"])}
+                      for line in map(line_json, run.lines)],
             "totals": {k: str(v) for k, v in run.provider_totals.items()},
             "site_totals": {k: str(v) for k, v in run.site_totals.items()},
             "total": str(run.total), "digest": run.digest,
@@ -79,7 +80,7 @@ def _print_run(run: PaymentRun.Taken | PaymentRun) -> None:
     rows = [[line["client"] or line.get("cohort") or "", line["journey"] or "",
              line["outcome"] or "", "" if line["instalment"] is None else str(line["instalment"]),
              line["kind"], str(line["amount"]), line["provider"] or "", line["site"] or ""]
-            for line in run.lines]
+            for line in map(line_json, run.lines)]
     if rows:
         typer.echo(table(rows, ["client", "journey", "outcome", "instalment", "kind", "amount",
                                 "provider", "site"]))

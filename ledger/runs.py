@@ -31,6 +31,7 @@ from projections.payments import (
     adjustment_lines,
     entitlement_lines,
     entitlements,
+    line_json,
     lines_digest,
     net_paid,
     totals,
@@ -50,7 +51,7 @@ class PaymentRun(Aggregate):
         known_on: date
         rulesets: list[str]
         position: int
-        lines: list[dict[str, Any]]
+        lines: list[list[Any]]  # LINE_FIELDS; runs recorded before stored each as an object
         overpayments: list[dict[str, Any]]
         provider_totals: dict[str, Decimal]
         site_totals: dict[str, Decimal]
@@ -58,7 +59,7 @@ class PaymentRun(Aggregate):
         digest: str
 
     def __init__(self, run_id: str, sequence: int, as_of: date, known_on: date,
-                 rulesets: list[str], position: int, lines: list[dict[str, Any]],
+                 rulesets: list[str], position: int, lines: list[list[Any]],
                  overpayments: list[dict[str, Any]], provider_totals: dict[str, Decimal],
                  site_totals: dict[str, Decimal], total: Decimal, digest: str) -> None:
         self.run_id, self.sequence, self.as_of, self.known_on = run_id, sequence, as_of, known_on
@@ -154,7 +155,8 @@ class Computed:
     overpayments: list[dict[str, Any]]
 
 
-def line_from_json(row: dict[str, Any]) -> Line:
+def line_from_json(stored: dict[str, Any] | list[Any]) -> Line:
+    row = line_json(stored)
     return Line(row["client"], row["journey"], row["outcome"], row["instalment"], row["kind"],
                 Decimal(str(row["amount"])), row["provider"], row["site"], row.get("cohort"),
                 row.get("dispute"), row.get("reason", ""))
@@ -263,7 +265,7 @@ def take_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
     digest = lines_digest(lines)
     # A national run has hundreds of thousands of lines: each is dropped once it is written out.
     lines.reverse()
-    stored = [lines.pop().as_json() for _ in range(len(lines))]
+    stored = [lines.pop().as_row() for _ in range(len(lines))]
     run = PaymentRun(
         run_id=f"R{sequence:04d}", sequence=sequence, as_of=as_of, known_on=known_on,
         rulesets=sorted(r.id for r in rulesets), position=position, lines=stored,

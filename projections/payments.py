@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from projections.model import OutcomeResult, Status
 
@@ -81,6 +82,12 @@ class Line:
         return (self.client, self.journey, self.outcome or "", self.instalment, self.cohort,
                 self.provider if self.cohort else None)
 
+    def as_row(self) -> list:
+        """The line as a run stores it: its values in :data:`LINE_FIELDS` order."""
+        return [self.client, self.journey, self.outcome, self.instalment, self.kind,
+                str(self.amount), self.provider, self.site, self.reason, self.cohort,
+                self.dispute]
+
     def as_json(self) -> dict:
         row = {"client": self.client, "journey": self.journey, "outcome": self.outcome,
                "instalment": self.instalment, "kind": self.kind, "amount": str(self.amount),
@@ -90,6 +97,23 @@ class Line:
         if self.dispute is not None:
             row["dispute"] = self.dispute
         return row
+
+
+# A recorded run stores each line as a list of these values (a national run has hundreds of
+# thousands of lines: the names once, not on every line). Runs recorded before stored objects.
+LINE_FIELDS = ("client", "journey", "outcome", "instalment", "kind", "amount", "provider", "site",
+               "reason", "cohort", "dispute")
+
+
+def line_json(stored: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
+    """A stored line as the line object of CONTRACT.md (exactly :meth:`Line.as_json`)."""
+    if isinstance(stored, Mapping):
+        return dict(stored)
+    row = dict(zip(LINE_FIELDS[:9], stored[:9], strict=True))
+    for name, value in zip(LINE_FIELDS[9:], stored[9:], strict=True):
+        if value is not None:
+            row[name] = value
+    return row
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from projections.payments import (
     adjustment_lines,
     entitlement_lines,
     entitlements,
+    line_json,
     lines_digest,
     net_paid,
     totals,
@@ -127,3 +128,12 @@ def test_the_lines_digest_is_the_digest_of_the_lines_as_one_json_text(count):
                   "S1", reason=f"achieved on 2013-0{n + 1}-01 — “cited”") for n in range(count)]
     text = json.dumps([line.as_json() for line in lines], sort_keys=True)
     assert lines_digest(lines) == hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("cohort, dispute", [(None, None), ("S1-2012-Q2", None), (None, "D7")])
+def test_a_stored_line_reads_back_as_its_contract_object(cohort, dispute):
+    line = Line("C1", "J1", "housing", None, "payment", Decimal("250.00"), "P1", "S1",
+                cohort=cohort, dispute=dispute, reason="housing achieved")
+    assert line_json(line.as_row()) == line.as_json()
+    assert list(line_json(line.as_row())) == list(line.as_json())  # same keys, same order
+    assert line_json(line.as_json()) == line.as_json()  # a run recorded before: an object

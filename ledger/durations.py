@@ -46,7 +46,7 @@ class Duration:
     def before(self, end: date) -> date:
         """``end - self`` (months clamp to the month's last day, as for ``after``)."""
         if self.unit == "m":
-            return end - relativedelta(months=self.count)
+            return _months_after(end, -self.count)
         if self.unit == "w":
             return end - timedelta(days=7 * self.count)
         return end - timedelta(days=self.count)
@@ -57,7 +57,8 @@ class Duration:
 
 @lru_cache(maxsize=1 << 16)
 def _months_after(start: date, count: int) -> date:
-    """Calendar months after a date (pure, so remembered: the engine asks the same often)."""
+    """Calendar months after a date, or before it for a negative count (pure, so remembered: the
+    engine asks the same often)."""
     return start + relativedelta(months=count)
 
 

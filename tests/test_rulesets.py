@@ -6,6 +6,9 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from dateutil.relativedelta import relativedelta
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.durations import Duration
 from ledger.rulesets import RulesetError, example_ruleset_text, parse_ruleset, select_ruleset
@@ -72,3 +75,13 @@ def test_a_site_specific_ruleset_wins_over_the_general_one():
     assert select_ruleset([general, local], "S1", date(2012, 6, 1)).id == "s1-2012"
     assert select_ruleset([general, local], "S2", date(2012, 6, 1)).id == "example-2012"
     assert select_ruleset([general, local], "S2", date(2012, 3, 31)) is None
+
+
+@settings(max_examples=300)
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2030, 12, 31)),
+       st.integers(min_value=0, max_value=60), st.sampled_from("dwm"))
+def test_a_duration_before_a_date_is_the_calendar_arithmetic_of_section_1(end, count, unit):
+    step = {"d": relativedelta(days=count), "w": relativedelta(weeks=count),
+            "m": relativedelta(months=count)}[unit]
+    assert Duration(count, unit).before(end) == end - step
+    assert Duration(count, unit).after(end) == end + step

@@ -59,6 +59,15 @@ def _import(ledger: Ledger, path: Path) -> None:
     assert report.rejected == 0, report.rejects[:3]
 
 
+def _ledger(db_url: str, *paths: Path) -> Ledger:
+    """A ledger with the example ruleset and the records of ``paths``."""
+    ledger = Ledger(db_url)
+    ledger.publish_ruleset(example_ruleset_text())
+    for path in paths:
+        _import(ledger, path)
+    return ledger
+
+
 def assert_tables_equal_derivation(ledger: Ledger, as_of: date) -> None:
     projection = Projection(ledger)
     assert projection.position() == ledger.max_position()
@@ -98,9 +107,7 @@ def test_a_rebuild_in_worker_processes_gives_the_same_tables(tmp_path, pilot_hal
 
 def _rebuild_update_rebuild(db_url: str, pilot_halves: tuple[Path, Path], monkeypatch) -> None:
     first, second = pilot_halves
-    ledger = Ledger(db_url)
-    ledger.publish_ruleset(example_ruleset_text())
-    _import(ledger, first)
+    ledger = _ledger(db_url, first)
     Projection(ledger).rebuild(AS_OF)
     assert_tables_equal_derivation(ledger, AS_OF)
 
@@ -118,9 +125,7 @@ def _rebuild_update_rebuild(db_url: str, pilot_halves: tuple[Path, Path], monkey
 
 def test_a_ruleset_published_since_means_every_client_again(db_url, pilot_halves):
     first, _ = pilot_halves
-    ledger = Ledger(db_url)
-    ledger.publish_ruleset(example_ruleset_text())
-    _import(ledger, first)
+    ledger = _ledger(db_url, first)
     Projection(ledger).rebuild(AS_OF)
     changed = example_ruleset_text().replace('id = "example-2012"', 'id = "richer-2013"') \
         .replace('effective_from = "2012-04-01"', 'effective_from = "2013-01-01"') \
@@ -135,9 +140,7 @@ def test_a_ruleset_published_since_means_every_client_again(db_url, pilot_halves
 def test_a_failed_update_changes_neither_the_rows_nor_the_position(db_url, pilot_halves,
                                                                      monkeypatch):
     first, second = pilot_halves
-    ledger = Ledger(db_url)
-    ledger.publish_ruleset(example_ruleset_text())
-    _import(ledger, first)
+    ledger = _ledger(db_url, first)
     projection = Projection(ledger)
     projection.rebuild(AS_OF)
     before = (projection.position(), projection.outcomes())
@@ -159,10 +162,7 @@ def test_a_failed_update_changes_neither_the_rows_nor_the_position(db_url, pilot
 def test_runs_on_current_knowledge_read_the_tables_and_replay_identically(db_url, pilot_halves,
                                                                            monkeypatch):
     first, second = pilot_halves
-    ledger = Ledger(db_url)
-    ledger.publish_ruleset(example_ruleset_text())
-    _import(ledger, first)
-    _import(ledger, second)
+    ledger = _ledger(db_url, first, second)
     early = date(2013, 9, 30)
     take_run(ledger, early, early)  # from the log: no projection yet
     Projection(ledger).rebuild(AS_OF)
@@ -213,9 +213,7 @@ def test_follow_needs_postgresql(tmp_path):
 def test_follow_applies_records_as_they_arrive_on_postgresql(pilot_halves):
     db_url = reset_postgres()
     first, second = pilot_halves
-    ledger = Ledger(db_url)
-    ledger.publish_ruleset(example_ruleset_text())
-    _import(ledger, first)
+    ledger = _ledger(db_url, first)
     Projection(ledger).rebuild(AS_OF)
     follower = subprocess.Popen([sys.executable, "-m", "cli.main", "projections", "follow",
                                  "--for", "60", "--db", db_url],

@@ -388,8 +388,8 @@ class Importer:
         self.batch_size = batch_size
         self.encoder = RecordEventEncoder(ledger.mapper)
         self.clients: dict[str, _Stream | None] = {}
-        # source_id -> (client, digest) of the records accepted in this batch and the one before
-        # it, which may not be committed yet; earlier batches are found in the ledger's index
+        # source_id -> (client, digest) of the records accepted in this batch and in the last
+        # batch appended, which may not be committed yet; earlier ones are in the ledger's index
         self.seen: dict[str, tuple[str, str]] = {}
         self.seen_before: dict[str, tuple[str, str]] = {}
         self.report = ImportReport()
@@ -418,6 +418,8 @@ class Importer:
                 events, index_rows = self._check_batch(str(path), batch)
                 if events:
                     appender.append(events, index_rows)
+                    # Every batch before this one is committed now; this one may not be yet.
+                    self.seen_before, self.seen = self.seen, {}
                 if progress:
                     progress(len(batch))
 
@@ -440,8 +442,6 @@ class Importer:
                      ) -> tuple[list[StoredEvent], list[tuple[str, str, str]]]:
         """Check a batch's lines in order; its events (stream by stream) and index rows."""
         records = [result[0] for _, _, result in lines if not isinstance(result, Refused)]
-        # Every batch before the previous one is committed (BatchAppender) by now.
-        self.seen_before, self.seen = self.seen, {}
         known = self.ledger.known_source_ids(record.source_id for record in records)
         self._load_clients(record.client for record in records)
         streams: dict[str, list[StoredEvent]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import time
 
 import pytest
 
@@ -174,3 +175,24 @@ def test_a_file_that_is_not_utf8_is_unreadable_input(tmp_path):
     path.write_bytes(b'{"a": 1}\n{"b": "\xff"}\n')
     with pytest.raises(UnreadableInput, match="not UTF-8"):
         JsonLinesFile(path)
+
+
+def test_a_duplicate_of_a_record_not_yet_committed_is_counted_after_a_batch_of_rejects(
+        ledger, tmp_path, monkeypatch):
+    # batches of two: [registration, start] [junk, junk] [the same start again]; each commit
+    # is held back a moment after its rows are written, so the third batch is checked while
+    # the first may still be uncommitted
+    records = [reg("C1"), start("C1"), "not json", "nor this", start("C1")]
+    append_batch = ledger.append_batch
+
+    def slow_commit(events, index_rows, written=None):
+        def then_wait():
+            if written is not None:
+                written()
+            time.sleep(0.3)
+        append_batch(events, index_rows, written=then_wait)
+
+    monkeypatch.setattr(ledger, "append_batch", slow_commit)
+    report = Importer(ledger, batch_size=2).run([write_jsonl(tmp_path / "r.jsonl", records)])
+    assert (report.accepted, report.duplicates, report.rejected) == (2, 1, 2)
+    assert ledger.max_position() == 2

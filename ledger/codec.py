@@ -64,7 +64,10 @@ class EventDecoder:
         """
         if type(value) is dict:
             if len(value) == 2 and "_type_" in value and "_data_" in value:
-                return self._decoders[value["_type_"]](self._revive(value["_data_"]))
+                data = value["_data_"]
+                if type(data) is dict or type(data) is list:
+                    data = self._revive(data)
+                return self._decoders[value["_type_"]](data)
             for key, item in value.items():
                 kind = type(item)
                 if kind is dict or kind is list:

@@ -3,6 +3,12 @@ own mapper writes for the same events, and read back by it as the same events.""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from uuid import uuid4
+
+from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoding
+
+from ledger.codec import EventDecoder
 from ledger.encoding import RecordEventEncoder
 from ledger.events import RECORD_EVENTS, ClientHistory
 from ledger.records import event_fields, validate_record
@@ -40,3 +46,41 @@ def test_encoded_events_are_the_bytes_the_library_writes(tmp_path):
             assert again == event
     finally:
         ledger.close()
+
+
+def test_bulk_decoding_gives_the_objects_the_library_mapper_builds(tmp_path):
+    ledger = Ledger(f"sqlite:///{tmp_path / 'pbr.db'}")
+    try:
+        records = [validate_record(data) for data in simulate(300, seed=3)]
+        decoder = EventDecoder(ledger.mapper)
+        for event in _library_events(records):
+            stored = ledger.mapper.to_stored_event(event)
+            decoded = decoder.decode(stored.topic, stored.originator_id.bytes,
+                                     stored.originator_version, stored.state)
+            library = ledger.mapper.to_domain_event(stored)
+            assert type(decoded) is type(library) and decoded.__dict__ == library.__dict__
+    finally:
+        ledger.close()
+
+
+class _Weeks(Transcoding):
+    """A transcoding whose data is a number, not text."""
+
+    type = timedelta
+    name = "weeks"
+
+    def encode(self, obj: timedelta) -> int:
+        return obj.days // 7
+
+    def decode(self, data: int) -> timedelta:
+        return timedelta(weeks=data)
+
+
+def test_bulk_decoding_revives_transcoded_values_whatever_their_data():
+    transcoder = JSONTranscoder()
+    transcoder.register(_Weeks())
+    mapper = Mapper(transcoder=transcoder)
+    state = transcoder.encode({"timestamp": None, "window": timedelta(weeks=3),
+                               "windows": [timedelta(weeks=1)]})
+    event = EventDecoder(mapper).decode("ledger.events:RecordEvent", uuid4(), 1, state)
+    assert event.window == timedelta(weeks=3) and event.windows == [timedelta(weeks=1)]

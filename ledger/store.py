@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, Notification, StoredEvent, Transcoding
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Column, Connection, MetaData, String, Table, func, select, text
+from sqlalchemy import Column, Connection, MetaData, String, Table, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from ledger.events import ClientHistory, RecordEvent, client_stream_id
@@ -162,15 +162,21 @@ source_ids = Table(
 RECORD_TOPICS_LIKE = "ledger.events:%"
 _LEDGER_TOPICS = text(f"topic NOT LIKE '{RECORD_TOPICS_LIKE}'")  # a literal: the planners
 # use a partial index only for a query that states its condition in the same words
-
-
+LEDGER_TOPICS_INDEX = "pbr_ledger_events_ledger_topics"
 
 
 def _create_ledger_topics_index(engine: Any, table: Table) -> None:
-    # Plain DDL rather than an Index on the library's Table object, which is shared.
+    """Create the partial index once. Asked whether it exists first: creating an index (even
+    "if not exists") locks the table on PostgreSQL, and every command opens the ledger.
+
+    Plain DDL rather than an ``Index`` on the library's ``Table`` object, which is shared.
+    """
+    if any(index["name"] == LEDGER_TOPICS_INDEX for index in inspect(engine).get_indexes(
+            table.name, schema=table.schema)):
+        return
     with engine.begin() as connection:
         connection.execute(text(
-            f"CREATE INDEX IF NOT EXISTS pbr_ledger_events_ledger_topics ON {table.fullname} "
+            f"CREATE INDEX IF NOT EXISTS {LEDGER_TOPICS_INDEX} ON {table.fullname} "
             f"(id) WHERE {_LEDGER_TOPICS.text}"))
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
 from ledger.importer import Importer
 from ledger.rulesets import example_ruleset_text
 from ledger.store import Ledger
@@ -38,3 +41,19 @@ def test_reading_rulesets_uses_the_partial_index(tmp_path):
         "EXPLAIN QUERY PLAN SELECT id FROM ledger_events WHERE topic NOT LIKE 'ledger.events:%' "
         "AND id >= ? AND topic IN (?) ORDER BY id LIMIT 10", (1, RULESET_TOPIC)).fetchall()
     assert "pbr_ledger_events_ledger_topics" in str(plan)
+
+
+def test_opening_a_ledger_again_issues_no_ddl(db_url):
+    Ledger(db_url).close()
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_):
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        Ledger(db_url).close()
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert statements, "the listener saw nothing"
+    assert not [s for s in statements if s.lstrip().upper().startswith(("CREATE", "ALTER"))]

@@ -27,6 +27,7 @@ from projections.engine import derive_all
 from projections.payments import (
     Adjustment,
     Entitlement,
+    EntitlementKey,
     Line,
     adjustment_lines,
     entitlement_lines,
@@ -202,7 +203,9 @@ def compute_run(ledger: Ledger, as_of: date, known_on: date, rulesets: list[Rule
     by_client, adjustments = _inputs(ledger, position, known_on)
     results, _ = derive_all(by_client, rulesets, as_of, known_on)
     clawback = {ruleset.id: ruleset.clawback for ruleset in rulesets}
-    return _lines(entitlements(results, as_of, clawback), earlier, adjustments)
+    earlier_lines = _earlier_lines(earlier)
+    return _lines(entitlements(results, as_of, clawback), earlier_lines, net_paid(earlier_lines),
+                  adjustments)
 
 
 def compute_run_from_projection(ledger: Ledger, projection: Projection, as_of: date,
@@ -215,24 +218,26 @@ def compute_run_from_projection(ledger: Ledger, projection: Projection, as_of: d
     """
     clawback = {ruleset.id: ruleset.clawback for ruleset in rulesets}
     found = projection.entitlements(as_of, clawback)
-    paid = net_paid(_earlier_lines(earlier))
+    earlier_lines = _earlier_lines(earlier)
+    paid = net_paid(earlier_lines)
     achieved = {entitlement.key for entitlement in found}
     unachieved = {key for key, amount in paid.items() if amount and key not in achieved}
     if unachieved:
         found += [entitlement for entitlement in entitlements(
-            projection.outcome_rows(sorted(unachieved, key=str)), as_of, clawback)
+            projection.outcome_rows(list(unachieved)), as_of, clawback)
             if entitlement.key in unachieved]
-    return _lines(found, earlier, upheld_adjustments(ledger, position))
+    return _lines(found, earlier_lines, paid, upheld_adjustments(ledger, position))
 
 
 def _earlier_lines(earlier: list[PaymentRun.Taken]) -> list[Line]:
     return [line_from_json(row) for run in earlier for row in run.lines]
 
 
-def _lines(found: list[Entitlement], earlier: list[PaymentRun.Taken],
-           adjustments: list[Adjustment]) -> Computed:
-    earlier_lines = _earlier_lines(earlier)
-    lines, overpayments = entitlement_lines(found, net_paid(earlier_lines))
+def _lines(found: list[Entitlement], earlier_lines: list[Line],
+           paid: dict[EntitlementKey, Decimal], adjustments: list[Adjustment]) -> Computed:
+    """The run's lines: what ``found`` makes payable against what the earlier runs' lines
+    (``earlier_lines``, netting to ``paid``) paid, then the upheld adjustments not yet paid."""
+    lines, overpayments = entitlement_lines(found, paid)
     paid_disputes = {line.dispute for line in earlier_lines if line.dispute}
     lines += adjustment_lines(adjustments, paid_disputes)
     return Computed(lines, [{"client": o.key[0], "journey": o.key[1], "outcome": o.key[2],
@@ -246,14 +251,13 @@ def take_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
     if earlier and as_of < earlier[-1].as_of:
         raise RunRefused(f"--as-of: {as_of} is before the last run's date {earlier[-1].as_of} "
                          f"({earlier[-1].run_id}); runs are taken in date order")
+    rulesets = ledger.rulesets()
     projection = Projection.existing(ledger)
     if projection is not None and projection.serves(as_of, known_on):
-        rulesets = ledger.rulesets()
         position = projection.position()
         computed = compute_run_from_projection(ledger, projection, as_of, rulesets, position,
                                                earlier)
     else:
-        rulesets = ledger.rulesets()
         position = ledger.max_position()
         computed = compute_run(ledger, as_of, known_on, rulesets, position, earlier)
     sequence = len(earlier) + 1
@@ -271,7 +275,6 @@ def take_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
         rulesets=sorted(r.id for r in rulesets), position=position, lines=stored,
         overpayments=overpayments, provider_totals=provider_totals, site_totals=site_totals,
         total=total, digest=digest)
-    del stored
     ledger.save(run)
     return run
 

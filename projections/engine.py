@@ -98,7 +98,7 @@ def ruleset_terms(ruleset: Ruleset) -> RulesetTerms:
     """The terms of a ruleset, remembered by identity (the entry keeps the ruleset alive, so
     its ``id`` is never reused while remembered)."""
     found = _RULESET_TERMS.get(id(ruleset))
-    if found is None or found.ruleset is not ruleset:
+    if found is None:
         if len(_RULESET_TERMS) >= 64:
             _RULESET_TERMS.clear()
         found = _RULESET_TERMS[id(ruleset)] = RulesetTerms(ruleset)

@@ -89,14 +89,8 @@ class Line:
                 self.dispute]
 
     def as_json(self) -> dict:
-        row = {"client": self.client, "journey": self.journey, "outcome": self.outcome,
-               "instalment": self.instalment, "kind": self.kind, "amount": str(self.amount),
-               "provider": self.provider, "site": self.site, "reason": self.reason}
-        if self.cohort is not None:
-            row["cohort"] = self.cohort
-        if self.dispute is not None:
-            row["dispute"] = self.dispute
-        return row
+        """CONTRACT.md's line object (``cohort`` and ``dispute`` only where they are set)."""
+        return line_json(self.as_row())
 
 
 # A recorded run stores each line as a list of these values (a national run has hundreds of

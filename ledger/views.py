@@ -338,7 +338,12 @@ class Projection:
                                               outcome_states.c.client, outcome_states.c.seq)
             results = [result_from_row(row) for row in session.execute(query)]
             unruled = [unruled_from_row(row) for row in session.execute(
-                select(unruled_journeys).order_by(unruled_journeys.c.client))]
+                select(unruled_journeys))]
+        # Client ids in Python's order, as the derivation sorts them, not the database's
+        # collation (PostgreSQL's may order mixed case or punctuation otherwise); the sort is
+        # stable, so each client's rows keep their seq order.
+        results.sort(key=lambda result: (result.client is None, result.client or ""))
+        unruled.sort(key=lambda u: (u.client, u.started_on, u.journey))
         return results, unruled
 
     def entitlements(self, as_of: date, clawback: dict[str, bool]) -> list[Entitlement]:

@@ -121,7 +121,7 @@ class Overpayment:
     site: str | None
 
 
-def _payable(amount: Decimal | None, status: str, payable_on: date | None, as_of: date) -> Decimal:
+def payable(amount: Decimal | None, status: str, payable_on: date | None, as_of: date) -> Decimal:
     """RULES.md §5: payable when achieved with ``payable_on <= E``."""
     if status == Status.ACHIEVED and payable_on is not None and payable_on <= as_of:
         return amount or ZERO
@@ -139,14 +139,14 @@ def entitlements(results: Iterable[OutcomeResult], as_of: date,
         if result.instalments is None:
             found.append(Entitlement(
                 (*base, None, result.cohort, provider_key),
-                _payable(result.amount, result.status, result.payable_on, as_of),
+                payable(result.amount, result.status, result.payable_on, as_of),
                 result.provider, result.site, result.ruleset, clawback, str(result.status),
                 result.evidence_on, result.payable_on, result.explanation))
             continue
         for instalment in result.instalments:
             found.append(Entitlement(
                 (*base, instalment.n, result.cohort, provider_key),
-                _payable(instalment.amount, instalment.status, instalment.payable_on, as_of),
+                payable(instalment.amount, instalment.status, instalment.payable_on, as_of),
                 result.provider, result.site, result.ruleset, clawback, str(instalment.status),
                 instalment.evidence_on, instalment.payable_on, instalment.explanation))
     return found

@@ -27,7 +27,7 @@ from projections.model import (
     Unruled,
 )
 from projections.offending import Clock, offending_clock
-from projections.payments import Entitlement
+from projections.payments import Entitlement, payable
 
 OUTCOME_COLUMNS = ("client", "seq", "journey", "outcome", "option", "status", "evidence_on",
                    "payable_on", "amount", "reason", "explanation", "ruleset", "provider",
@@ -158,15 +158,14 @@ def entitlement_from_row(row: Sequence[Any], as_of: date, clawback: bool) -> Ent
     (client, journey, outcome, instalment, cohort, provider, site, ruleset, status,
      evidence_on, payable_on, amount, explanation) = row
     payable_day = _day(payable_on)
-    payable = Decimal(amount or "0.00") if payable_day is not None and payable_day <= as_of \
-        else Decimal("0.00")
     # A run reads every achieved entitlement: the few names repeated on every row are kept once.
     outcome, provider, site, ruleset, status = (
         None if text is None else sys.intern(text)
         for text in (outcome, provider, site, ruleset, status))
     return Entitlement((client, journey, outcome, instalment, cohort,
                         provider if cohort else None),
-                       payable, provider, site, ruleset, clawback, status, _day(evidence_on),
+                       payable(_decimal(amount), status, payable_day, as_of), provider, site,
+                       ruleset, clawback, status, _day(evidence_on),
                        payable_day, explanation)
 
 

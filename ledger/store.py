@@ -159,7 +159,9 @@ source_ids = Table(
 # Record events (one stream per client) are almost every row of the events table; everything
 # else the ledger stores (rulesets, payment runs, disputes, remittances) is a few rows among
 # millions. This partial index holds only those few, so reading them never scans the records.
-RECORD_TOPICS_LIKE = "ledger.events:%"
+RECORD_TOPIC_PREFIX = "ledger.events:"  # the module of the record events (ledger.events)
+RECORD_TOPICS_LIKE = RECORD_TOPIC_PREFIX + "%"
+RULESET_TOPIC = "ledger.store:RulesetStream.Published"
 _LEDGER_TOPICS = text(f"topic NOT LIKE '{RECORD_TOPICS_LIKE}'")  # a literal: the planners
 # use a partial index only for a query that states its condition in the same words
 LEDGER_TOPICS_INDEX = "pbr_ledger_events_ledger_topics"
@@ -299,7 +301,7 @@ class Ledger(Application):
     def _read_notifications(self, start: int, batch: int,
                             topics: Sequence[str]) -> Iterator[tuple[int, Any]]:
         position = start
-        indexed = bool(topics) and not any(topic.startswith(RECORD_TOPICS_LIKE[:-1])
+        indexed = bool(topics) and not any(topic.startswith(RECORD_TOPIC_PREFIX)
                                            for topic in topics)
         while True:
             if indexed:
@@ -359,8 +361,8 @@ class Ledger(Application):
 
     def rulesets(self) -> list[Ruleset]:
         """Every published ruleset, in the order published."""
-        topic = "ledger.store:RulesetStream.Published"
-        return [parse_ruleset(event.text) for _, event in self.notifications(topics=[topic])]
+        return [parse_ruleset(event.text)
+                for _, event in self.notifications(topics=[RULESET_TOPIC])]
 
     def ruleset_text(self, ruleset_id: str) -> str | None:
         try:

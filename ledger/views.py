@@ -46,7 +46,7 @@ from sqlalchemy.schema import CreateTable
 
 from ledger.codec import EventDecoder
 from ledger.rulesets import Ruleset
-from ledger.store import Ledger
+from ledger.store import RECORD_TOPIC_PREFIX, RECORD_TOPICS_LIKE, RULESET_TOPIC, Ledger, insert_rows
 from projections.cohort import cohort_outcomes
 from projections.history import build_history
 from projections.model import History, OutcomeResult, Unruled
@@ -65,8 +65,6 @@ from projections.views import (
 )
 
 TRACKED_APPLICATION = "ledger"
-RECORD_TOPICS = "ledger.events:%"
-RULESET_TOPIC = "ledger.store:RulesetStream.Published"
 PARALLEL_FROM_EVENTS = 50_000  # below this a rebuild derives in this process
 SHARDS = 64  # ranges of stream ids a parallel rebuild hands out to its workers
 PAGE = 20_000  # notifications applied per catch-up transaction
@@ -222,7 +220,7 @@ class Projection:
         with self.datastore.transaction(commit=False) as session:
             return int(session.execute(text(
                 "SELECT count(*) FROM ledger_events WHERE id <= :head AND topic LIKE :records"),
-                {"head": head, "records": RECORD_TOPICS}).scalar() or 0)
+                {"head": head, "records": RECORD_TOPICS_LIKE}).scalar() or 0)
 
     def _derive_shards(self, shards: list[tuple[UUID, UUID | None]], head: int, as_of: date,
                        rulesets: list[Ruleset], keep_histories: bool, parallel: bool,
@@ -277,7 +275,7 @@ class Projection:
             streams: set[UUID] = set()
             for topic, originator_id in rows:
                 topics.add(topic)
-                if topic.startswith("ledger.events:"):
+                if topic.startswith(RECORD_TOPIC_PREFIX):
                     streams.add(originator_id if isinstance(originator_id, UUID)
                                 else UUID(bytes=bytes(originator_id)))
         return topics, streams
@@ -394,9 +392,7 @@ def _insert_rows(connection: Connection, rows: Rows) -> None:
             (offending_clocks, CLOCK_COLUMNS, rows.clocks),
             (unruled_journeys, UNRULED_COLUMNS, rows.unruled)):
         if values:
-            sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-                   f"VALUES ({', '.join('?' for _ in columns)})")
-            connection.exec_driver_sql(_driver_sql(connection, sql), values)
+            insert_rows(connection, table, columns, values)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -422,7 +418,7 @@ def _stream_rows(connection: Connection, lo: UUID, hi: UUID | None, head: int) -
            + "AND id <= ? AND topic LIKE ? ORDER BY originator_id, originator_version")
     params = [_uuid_param(connection, lo)] + ([_uuid_param(connection, hi)] if hi else [])
     result = connection.exec_driver_sql(_driver_sql(connection, sql),
-                                        (*params, head, RECORD_TOPICS))
+                                        (*params, head, RECORD_TOPICS_LIKE))
     while page := result.fetchmany(5000):
         yield from page
 

@@ -10,10 +10,8 @@ from sqlalchemy.engine import Engine
 
 from ledger.importer import Importer
 from ledger.rulesets import example_ruleset_text
-from ledger.store import Ledger
+from ledger.store import RULESET_TOPIC, Ledger
 from tests.records_io import reg, start, write_jsonl
-
-RULESET_TOPIC = "ledger.store:RulesetStream.Published"
 
 
 def test_ledger_topics_read_the_same_events_as_the_library(ledger, tmp_path):

@@ -20,6 +20,12 @@ from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import resolve_topic
 
 
+def stream_uuid(value: UUID | bytes | memoryview) -> UUID:
+    """A stream id as read from the events table: a UUID already (PostgreSQL) or its 16 bytes
+    (SQLite)."""
+    return value if isinstance(value, UUID) else UUID(bytes=bytes(value))
+
+
 class EventDecoder:
     """Decodes ``(topic, originator_id, originator_version, state)`` rows into domain events."""
 
@@ -40,8 +46,7 @@ class EventDecoder:
             resolved = resolve_topic(topic)
             cls = None if getattr(resolved, "class_version", 1) != 1 else resolved
             self._classes[topic] = cls
-        if not isinstance(originator_id, UUID):
-            originator_id = UUID(bytes=bytes(originator_id))
+        originator_id = stream_uuid(originator_id)
         if cls is None:
             return self._mapper.to_domain_event(StoredEvent(
                 originator_id=originator_id, originator_version=originator_version,

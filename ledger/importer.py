@@ -95,12 +95,8 @@ def read_lines(path: Path) -> Iterator[Line]:
     if path.suffix.lower() == ".csv":
         yield from _csv_lines(str(path), _read_text(path))
         return
-    lines = JsonLinesFile(path)
-    for first in range(0, len(lines), BATCH_SIZE):
-        last = min(first + BATCH_SIZE, len(lines))
-        for number, line in zip(lines.numbers[first:last], lines.texts(first, last),
-                                strict=True):
-            yield Line(str(path), number, line, parse_json_line(line))
+    for number, line in JsonLinesFile(path).numbered(BATCH_SIZE):
+        yield Line(str(path), number, line, parse_json_line(line))
 
 
 def _read_text(path: Path) -> str:
@@ -164,6 +160,12 @@ class JsonLinesFile:
 
     def __len__(self) -> int:
         return len(self.starts)
+
+    def numbered(self, batch_size: int) -> Iterator[tuple[int, str]]:
+        """Every line's number and text, read ``batch_size`` lines at a time."""
+        for first in range(0, len(self), batch_size):
+            last = min(first + batch_size, len(self))
+            yield from zip(self.numbers[first:last], self.texts(first, last), strict=True)
 
     def texts(self, first: int, last: int, descriptor: int | None = None) -> list[str]:
         """The text of lines ``first`` to ``last`` (exclusive), read in one call."""
@@ -430,13 +432,10 @@ class Importer:
         if len(lines) > PARALLEL_FROM_LINES:
             shaped = stack.enter_context(ShapingWorkers(lines, self.encoder)).shaped(
                 self.batch_size)
-        for first in range(0, len(lines), self.batch_size):
-            last = min(first + self.batch_size, len(lines))
-            for number, text in zip(lines.numbers[first:last], lines.texts(first, last),
-                                    strict=True):
-                result = next(shaped) if shaped is not None \
-                    else shape(parse_json_line(text), self.encoder)
-                yield number, text, result
+        for number, text in lines.numbered(self.batch_size):
+            result = next(shaped) if shaped is not None \
+                else shape(parse_json_line(text), self.encoder)
+            yield number, text, result
 
     def _check_batch(self, file: str, lines: list[tuple[int, str, Shaped | Refused]],
                      ) -> tuple[list[StoredEvent], list[tuple[str, str, str]]]:

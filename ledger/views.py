@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection, create_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
-from ledger.codec import EventDecoder
+from ledger.codec import EventDecoder, stream_uuid
 from ledger.rulesets import Ruleset
 from ledger.store import RECORD_TOPIC_PREFIX, RECORD_TOPICS_LIKE, RULESET_TOPIC, Ledger, insert_rows
 from projections.cohort import cohort_outcomes
@@ -276,8 +276,7 @@ class Projection:
             for topic, originator_id in rows:
                 topics.add(topic)
                 if topic.startswith(RECORD_TOPIC_PREFIX):
-                    streams.add(originator_id if isinstance(originator_id, UUID)
-                                else UUID(bytes=bytes(originator_id)))
+                    streams.add(stream_uuid(originator_id))
         return topics, streams
 
     def _apply(self, streams: set[UUID], end: int, as_of: date) -> None:
@@ -444,8 +443,7 @@ def _group_streams(decoder: EventDecoder, rows: Iterator[tuple]) -> Iterator[lis
             if events:
                 yield events
             current, events = originator_id, []
-            stream = originator_id if isinstance(originator_id, UUID) \
-                else UUID(bytes=bytes(originator_id))
+            stream = stream_uuid(originator_id)
         events.append(decoder.decode(topic, stream, version, state))
     if events:
         yield events

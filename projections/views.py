@@ -63,8 +63,9 @@ class Rows:
 def client_clocks(history: History, rulesets: Sequence[Ruleset], as_of: date) -> list[Clock]:
     """The offending clocks of each journey whose ruleset runs one (3.2; 3.1 with clock_reset)."""
     clocks = []
+    every = list(rulesets)
     for journey in history.journeys:
-        ruleset = select_ruleset(list(rulesets), history.site, journey.started_on)
+        ruleset = select_ruleset(every, history.site, journey.started_on)
         if ruleset is None:
             continue
         for params in (ruleset.outcomes.offending_initial, ruleset.outcomes.offending_final):

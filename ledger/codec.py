@@ -52,9 +52,17 @@ class EventDecoder:
                 originator_id=originator_id, originator_version=originator_version,
                 topic=topic, state=bytes(state)))
         data = json.loads(bytes(state) if isinstance(state, memoryview) else state)
+        decoders = self._decoders
         for key, value in data.items():
             kind = type(value)
-            if kind is dict or kind is list:
+            if kind is dict:
+                # The common case inline: a transcoded value of text (a date, a timestamp).
+                inner = value.get("_data_")
+                if type(inner) is str and len(value) == 2 and "_type_" in value:
+                    data[key] = decoders[value["_type_"]](inner)
+                else:
+                    data[key] = self._revive(value)
+            elif kind is list:
                 data[key] = self._revive(value)
         data["originator_id"] = originator_id
         data["originator_version"] = originator_version

@@ -17,6 +17,7 @@ a newly published ruleset means a rebuild.
 from __future__ import annotations
 
 import gc
+import marshal
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -235,7 +236,9 @@ class Projection:
                           decoder=self.decoder)
         context = multiprocessing.get_context("fork")
         with context.Pool(workers) as pool:
-            yield from pool.imap_unordered(_derive_shard_in_worker, jobs)
+            for packed, events_read, histories in pool.imap_unordered(_derive_shard_in_worker,
+                                                                      jobs):
+                yield Rows(*marshal.loads(packed)), events_read, histories
 
     def _read_streams(self, lo: UUID, hi: UUID | None, head: int) -> Iterator[tuple]:
         with self.datastore.transaction(commit=False) as session:
@@ -478,8 +481,12 @@ def _derive_shard_with(read: Callable[[UUID, UUID | None, int], Iterator[tuple]]
 _inherited: dict[str, Any] = {}  # what a forked rebuild worker takes from its parent
 
 
-def _derive_shard_in_worker(job: tuple) -> tuple[Rows, int, list[History]]:
-    """A rebuild worker: its own connection to the database, one shard at a time."""
+def _derive_shard_in_worker(job: tuple) -> tuple[bytes, int, list[History]]:
+    """A rebuild worker: its own connection to the database, one shard at a time.
+
+    The rows go back to the parent marshalled (they are tuples of text, integers and nulls),
+    which costs a fraction of pickling them on both sides.
+    """
     if "engine" not in _inherited:
         gc.freeze()  # what the parent built stays put; no collection walks it again
         _inherited["engine"] = create_engine(_inherited["url"])
@@ -488,7 +495,9 @@ def _derive_shard_in_worker(job: tuple) -> tuple[Rows, int, list[History]]:
         with _inherited["engine"].connect() as connection:
             yield from _stream_rows(connection, lo, hi, head)
 
-    return _derive_shard_with(read, _inherited["decoder"], *job)
+    rows, events_read, histories = _derive_shard_with(read, _inherited["decoder"], *job)
+    return (marshal.dumps((rows.outcomes, rows.entitlements, rows.clocks, rows.unruled)),
+            events_read, histories)
 
 
 def worker_count() -> int:

@@ -116,6 +116,10 @@ class History:
     benefits_started: tuple[BenefitsStarted, ...]
     died: Died | None
     retracted: tuple[RecordEvent, ...] = ()
+    # Offending clocks already worked out for this history (projections.offending): the outcome
+    # and the projection's clock rows ask for the same clock; it is worked out once.
+    clocks: dict = field(default_factory=dict, init=False, compare=False, hash=False,
+                         repr=False)
 
     def age_on(self, day: date) -> int:
         """Whole years from the date of birth (RULES.md §1)."""

@@ -173,6 +173,19 @@ def _outcome_name(params: Offending) -> str:
 
 def offending_clock(history: History, journey: Journey, params: Offending,
                     as_of: date) -> Clock:
+    """The offending clock of ``journey`` under ``params`` as of ``as_of`` (see
+    :func:`_offending_clock`), worked out once per history (a clock is immutable)."""
+    key = (journey.journey, id(params), as_of)
+    found = history.clocks.get(key)
+    if found is not None and found[0] is params and found[1] is journey:
+        return found[2]
+    clock = _offending_clock(history, journey, params, as_of)
+    history.clocks[key] = (params, journey, clock)  # holding params keeps its id unique
+    return clock
+
+
+def _offending_clock(history: History, journey: Journey, params: Offending,
+                     as_of: date) -> Clock:
     """3.2 offending_final (and 3.1 offending_initial with ``clock_reset``): the offending clock.
 
     The window ``W`` runs from the clock start C, initially the journey start. An offence dated in

@@ -258,3 +258,20 @@ def test_an_offence_on_bail_in_custody_keeps_the_clock_pending():
 def test_a_cohort_measured_outcome_has_no_individual_finding():
     params = FINAL.model_copy(update={"measure": "cohort"})
     assert final(history(), params).reason == "cohort_measure"
+
+
+def test_a_clock_is_worked_out_once_per_history_journey_ruleset_and_date():
+    h = history(offence("2012-08-10", "2012-09-20", "custody"), release("2013-01-15"),
+                as_of="2014-02-01")
+    found_history, as_of = h
+    journey = found_history.journeys[0]
+    assert clock(h) is clock(h)  # the outcome and the projection's clock row share it
+    no_reset = FINAL.model_copy(update={"clock_reset": False})
+    assert clock(h, no_reset) is not clock(h)
+    assert clock(h, no_reset).status is Status.FAILED  # not the resetting clock's answer
+    earlier = offending_clock(found_history, journey, FINAL, date(2013, 6, 1))
+    assert earlier.status is Status.PENDING and clock(h).status is Status.ACHIEVED
+    # Another history of the same client starts with nothing remembered.
+    again, _ = history(offence("2012-08-10", "2012-09-20", "custody"), as_of="2014-02-01")
+    assert again.clocks == {} and offending_clock(again, again.journeys[0], FINAL,
+                                                  as_of).status is Status.PENDING

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import gc
 import io
 import json
 import multiprocessing
@@ -28,7 +27,7 @@ import threading
 from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -39,6 +38,7 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.encoding import RecordEventEncoder
 from ledger.events import RECORD_EVENTS, ClientImportState, client_stream_id
+from ledger.memory import cycle_collection_paused
 from ledger.records import (
     RecordError,
     digest,
@@ -355,24 +355,6 @@ class BatchAppender:
             in_flight.result()
 
 
-@contextmanager
-def _cycle_collection_paused() -> Iterator[None]:
-    """Pause Python's cycle collector for an import.
-
-    Import allocates millions of short-lived objects while it keeps large tables (``seen``, the
-    client streams); the collector would walk those tables again and again, and took about 40%
-    of a large import's time. Import builds no reference cycles of its own: reference counting
-    frees what it drops, and the collector finds any other cycle once it resumes.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 @dataclass
 class _Stream:
     """A client's stream as import knows it: the import state, its id and its last version."""
@@ -401,7 +383,7 @@ class Importer:
             if not path.is_file():
                 raise UnreadableInput(f"{path}: no such file")
         paths_order = {str(path): n for n, path in enumerate(paths)}
-        with _cycle_collection_paused():
+        with cycle_collection_paused():
             for path in paths:
                 self._import_file(path, progress)
         self.report.rejects.sort(key=lambda r: (paths_order[r.file], r.line))

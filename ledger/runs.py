@@ -20,6 +20,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from ledger.events import RecordEvent
+from ledger.memory import cycle_collection_paused
 from ledger.rulesets import Ruleset
 from ledger.store import Ledger
 from ledger.views import Projection
@@ -197,6 +198,7 @@ def upheld_adjustments(ledger: Ledger, position: int) -> list[Adjustment]:
     return adjustments
 
 
+@cycle_collection_paused()
 def compute_run(ledger: Ledger, as_of: date, known_on: date, rulesets: list[Ruleset],
                 position: int, earlier: list[PaymentRun.Taken]) -> Computed:
     """A run's lines from its inputs alone (RULES.md §5)."""
@@ -245,6 +247,7 @@ def _lines(found: list[Entitlement], earlier_lines: list[Line],
                              "provider": o.provider, "site": o.site} for o in overpayments])
 
 
+@cycle_collection_paused()
 def take_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
     """Take and record a run as of E known on K."""
     earlier = recorded_runs(ledger)

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
 from ledger.codec import EventDecoder, stream_uuid
+from ledger.memory import cycle_collection_paused
 from ledger.rulesets import Ruleset
 from ledger.store import RECORD_TOPIC_PREFIX, RECORD_TOPICS_LIKE, RULESET_TOPIC, Ledger, insert_rows
 from projections.cohort import cohort_outcomes
@@ -173,6 +174,7 @@ class Projection:
 
     # Rebuild ------------------------------------------------------------------------------
 
+    @cycle_collection_paused()
     def rebuild(self, as_of: date, progress: Callable[[int, int], None] | None = None,
                 workers: int | None = None) -> int:
         """Derive every client again as of ``as_of``; the position reached.
@@ -246,6 +248,7 @@ class Projection:
 
     # Catch-up -----------------------------------------------------------------------------
 
+    @cycle_collection_paused()
     def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Apply what was recorded since the position; the position reached.
 
@@ -489,6 +492,7 @@ def _derive_shard_in_worker(job: tuple) -> tuple[bytes, int, list[History]]:
     """
     if "engine" not in _inherited:
         gc.freeze()  # what the parent built stays put; no collection walks it again
+        gc.enable()  # the parent's rebuild pauses it; a worker's own garbage is per shard
         _inherited["engine"] = create_engine(_inherited["url"])
 
     def read(lo: UUID, hi: UUID | None, head: int) -> Iterator[tuple]:

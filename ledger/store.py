@@ -143,6 +143,18 @@ def insert_rows(connection: Connection, table: Table, columns: Sequence[str],
                                f"VALUES ({_placeholders(connection, len(columns))})", list(rows))
 
 
+def begin_with_ddl(connection: Connection) -> None:
+    """Open the connection's transaction now, so that the DDL that follows belongs to it.
+
+    The SQLite driver opens a transaction only before an INSERT, UPDATE, DELETE or REPLACE: a
+    DROP or CREATE issued first would run, and commit, on its own, and a failure later in the
+    job would leave it done while the rest is undone. PostgreSQL's DDL is transactional already.
+    """
+    if connection.dialect.name == "sqlite" and \
+            not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN")
+
+
 class LedgerFactory(SQLAlchemyFactory):
     application_recorder_class = BulkApplicationRecorder
 

@@ -48,7 +48,14 @@ from sqlalchemy.schema import CreateTable
 from ledger.codec import EventDecoder, stream_uuid
 from ledger.memory import cycle_collection_paused
 from ledger.rulesets import Ruleset
-from ledger.store import RECORD_TOPIC_PREFIX, RECORD_TOPICS_LIKE, RULESET_TOPIC, Ledger, insert_rows
+from ledger.store import (
+    RECORD_TOPIC_PREFIX,
+    RECORD_TOPICS_LIKE,
+    RULESET_TOPIC,
+    Ledger,
+    begin_with_ddl,
+    insert_rows,
+)
 from projections.cohort import cohort_outcomes
 from projections.history import build_history
 from projections.model import History, OutcomeResult, Unruled
@@ -190,6 +197,7 @@ class Projection:
         done = 0
         with self.datastore.transaction(commit=True) as session:
             connection = session.connection()
+            begin_with_ddl(connection)  # the tables are dropped and made again in it
             for table in DATA_TABLES:
                 table.drop(connection, checkfirst=True)
                 connection.execute(CreateTable(table))  # its index comes after the load

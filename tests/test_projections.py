@@ -159,6 +159,34 @@ def test_a_failed_update_changes_neither_the_rows_nor_the_position(db_url, pilot
     ledger.close()
 
 
+def test_a_failed_rebuild_leaves_the_tables_the_position_and_the_date_as_they_were(
+        db_url, pilot_halves, monkeypatch):
+    """The rebuild drops and makes its tables again: that too is undone when it fails (the
+    SQLite driver would otherwise commit the DDL on its own, leaving empty tables that claim to
+    be current)."""
+    first, second = pilot_halves
+    ledger = _ledger(db_url, first)
+    projection = Projection(ledger)
+    projection.rebuild(AS_OF)
+    before = (projection.position(), projection.as_of(), projection.outcomes())
+    assert before[2][0]
+    _import(ledger, second)
+    insert = views._insert_rows
+
+    def fails_after_the_first_rows(connection, rows):
+        insert(connection, rows)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(views, "_insert_rows", fails_after_the_first_rows)
+    with pytest.raises(RuntimeError):
+        projection.rebuild(date(2015, 3, 31))
+    assert (projection.position(), projection.as_of(), projection.outcomes()) == before
+    monkeypatch.undo()
+    projection.catch_up()
+    assert_tables_equal_derivation(ledger, AS_OF)
+    ledger.close()
+
+
 def test_runs_on_current_knowledge_read_the_tables_and_replay_identically(db_url, pilot_halves,
                                                                            monkeypatch):
     first, second = pilot_halves

@@ -485,6 +485,7 @@ def _derive_shard_with(read: Callable[[UUID, UUID | None, int], Iterator[tuple]]
             continue
         rows.extend(client_rows(history, rulesets))
         if keep_histories:
+            history.clocks.clear()  # kept for the cohort rows, which need no clock
             histories.append(history)
     return rows, events_read, histories
 

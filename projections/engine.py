@@ -151,8 +151,9 @@ def derive_all(events_by_client: Mapping[str, Sequence[RecordEvent]],
         history = build_history(events_by_client[client], known_on, as_of)
         if history is None:
             continue
-        histories.append(history)
         derived = derive_history(history, rulesets)
+        history.clocks.clear()  # kept for the cohort outcomes, which need no clock
+        histories.append(history)
         results.extend(derived.outcomes)
         unruled.extend(derived.unruled)
     results.extend(cohort_outcomes(histories, list(rulesets), as_of))

@@ -497,7 +497,7 @@ def _derive_shard_in_worker(job: tuple) -> tuple[bytes, int, list[History]]:
     """A rebuild worker: its own connection to the database, one shard at a time.
 
     The rows go back to the parent marshalled (they are tuples of text, integers and nulls),
-    which costs a fraction of pickling them on both sides.
+    which costs about half as much as pickling them.
     """
     if "engine" not in _inherited:
         gc.freeze()  # what the parent built stays put; no collection walks it again

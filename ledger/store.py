@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, Notification, StoredEvent, Transcoding
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Column, Connection, MetaData, String, Table, func, inspect, select, text
+from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, select, text
 from sqlalchemy.orm import Session
 
 from ledger.events import ClientHistory, RecordEvent, client_stream_id
@@ -81,9 +81,10 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
     """The library's recorder, inserting a batch of events in one statement, not row by row.
 
     Same table, same column values, same locking and notification ids; only the ORM
-    unit-of-work per row is replaced by one driver-level ``executemany``. The table is locked
-    for the transaction (SQLite has one writer; the recorder takes PostgreSQL's EXCLUSIVE lock),
-    so the new rows are exactly those above the previous highest id, in the order inserted.
+    unit-of-work per row is replaced by one driver-level ``executemany``. From the insert to the
+    commit no other transaction can add events (the recorder takes PostgreSQL's EXCLUSIVE lock
+    before it; on SQLite the insert makes this transaction the one writer), so the new rows are
+    the highest ids, read back after the insert, inside the transaction.
     """
 
     def _insert_stored_events(self, session: Session, stored_events: Sequence[StoredEvent],
@@ -92,12 +93,11 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
             return []
         table = self.events_record_cls.__table__
         self._lock_table(session)
-        before = session.execute(select(func.max(table.c.id))).scalar() or 0
         self._insert_rows(session, stored_events)
-        ids = list(session.execute(select(table.c.id).where(table.c.id > before)
-                                   .order_by(table.c.id)).scalars())
+        newest = session.execute(select(table.c.id).order_by(table.c.id.desc())
+                                 .limit(len(stored_events))).scalars()
         self._notify_channel(session)
-        return ids
+        return sorted(newest)
 
     def append_events(self, session: Session, stored_events: Sequence[StoredEvent]) -> None:
         """Insert events as ``insert_events`` does, without reading back their notification ids

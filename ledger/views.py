@@ -21,6 +21,7 @@ import marshal
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -195,7 +196,9 @@ class Projection:
         parallel = self._can_fork() and total >= PARALLEL_FROM_EVENTS and workers > 1
         shards = _shards(SHARDS if parallel else 1)
         done = 0
-        with self.datastore.transaction(commit=True) as session:
+        # The workers are forked before the transaction opens, so none inherits it.
+        with (self._workers(workers) if parallel else nullcontext()) as pool, \
+                self.datastore.transaction(commit=True) as session:
             connection = session.connection()
             begin_with_ddl(connection)  # the tables are dropped and made again in it
             for table in DATA_TABLES:
@@ -204,7 +207,7 @@ class Projection:
             histories_for_cohorts: list[History] = []
             keep = _uses_cohorts(rulesets)
             for shard_rows, shard_events, histories in self._derive_shards(
-                    shards, head, as_of, rulesets, keep, parallel, workers):
+                    shards, head, as_of, rulesets, keep, pool):
                 _insert_rows(connection, shard_rows)
                 histories_for_cohorts += histories
                 done += shard_events
@@ -233,22 +236,26 @@ class Projection:
                 "SELECT count(*) FROM ledger_events WHERE id <= :head AND topic LIKE :records"),
                 {"head": head, "records": RECORD_TOPICS_LIKE}).scalar() or 0)
 
+    def _workers(self, workers: int) -> Any:
+        """A pool of forked rebuild workers; they inherit the decoder and open their own
+        connections by URL."""
+        _inherited.clear()
+        _inherited.update(url=self.datastore.engine.url.render_as_string(hide_password=False),
+                          decoder=self.decoder)
+        return multiprocessing.get_context("fork").Pool(workers)
+
     def _derive_shards(self, shards: list[tuple[UUID, UUID | None]], head: int, as_of: date,
-                       rulesets: list[Ruleset], keep_histories: bool, parallel: bool,
-                       workers: int) -> Iterator[tuple[Rows, int, list[History]]]:
+                       rulesets: list[Ruleset], keep_histories: bool, pool: Any,
+                       ) -> Iterator[tuple[Rows, int, list[History]]]:
+        """Each shard's rows, events read and kept histories: in the pool's workers as they
+        finish, or in this process when there is no pool."""
         jobs = [(lo, hi, head, as_of, rulesets, keep_histories) for lo, hi in shards]
-        if not parallel:
+        if pool is None:
             for job in jobs:
                 yield _derive_shard_with(self._read_streams, self.decoder, *job)
             return
-        # Forked workers inherit the decoder and open their own connections by URL.
-        _inherited.update(url=self.datastore.engine.url.render_as_string(hide_password=False),
-                          decoder=self.decoder)
-        context = multiprocessing.get_context("fork")
-        with context.Pool(workers) as pool:
-            for packed, events_read, histories in pool.imap_unordered(_derive_shard_in_worker,
-                                                                      jobs):
-                yield Rows(*marshal.loads(packed)), events_read, histories
+        for packed, events_read, histories in pool.imap_unordered(_derive_shard_in_worker, jobs):
+            yield Rows(*marshal.loads(packed)), events_read, histories
 
     def _read_streams(self, lo: UUID, hi: UUID | None, head: int) -> Iterator[tuple]:
         with self.datastore.transaction(commit=False) as session:

@@ -98,11 +98,11 @@ def test_tables_equal_the_derivation_after_rebuild_and_after_catching_up(
     _rebuild_update_rebuild(db_url, pilot_halves, monkeypatch)
 
 
-def test_a_rebuild_in_worker_processes_gives_the_same_tables(tmp_path, pilot_halves,
+def test_a_rebuild_in_worker_processes_gives_the_same_tables(db_url, pilot_halves,
                                                               monkeypatch):
     monkeypatch.setattr(views, "PARALLEL_FROM_EVENTS", 0)
     monkeypatch.setattr(views, "worker_count", lambda: 2)
-    _rebuild_update_rebuild(f"sqlite:///{tmp_path / 'pbr.db'}", pilot_halves, monkeypatch)
+    _rebuild_update_rebuild(db_url, pilot_halves, monkeypatch)
 
 
 def _rebuild_update_rebuild(db_url: str, pilot_halves: tuple[Path, Path], monkeypatch) -> None:

@@ -16,6 +16,12 @@ named in the issue, on the same rows in the same run:
   ``repository.get`` does) followed by the pure derivation.
 
 ``peak_rss_mb`` is the largest resident size of this process or of any of its workers.
+
+Beside them, what bounds the rebuild: ``naive_read_us_per_event`` and ``derive_us_per_event``
+split the naive rebuild's time between the event-store reads and the derivation, and
+``rebuild_ratio_ceiling`` / ``rebuild_vs_naive_ceiling`` are the figures a rebuild would reach if
+it read as fast as the plain read, wrote for nothing and kept every processor busy, with this
+run's derivation (:func:`ceilings`).
 """
 
 from __future__ import annotations
@@ -152,19 +158,36 @@ def naive_ingest(path: Path, url: str) -> tuple[int, float]:
     return count, elapsed
 
 
-def naive_rebuild(url: str, clients: set[str], as_of: date) -> float:
-    """Events per second: one event-store read per client, then the pure derivation."""
+def naive_rebuild(url: str, clients: set[str], as_of: date) -> tuple[int, float, float]:
+    """One event-store read per client, then the pure derivation: the events, and the seconds
+    spent reading and deriving."""
     ledger = Ledger(url)
     rulesets = ledger.rulesets()
-    count = 0
-    started = time.perf_counter()
+    count, reading, deriving = 0, 0.0, 0.0
     for client in sorted(clients):
+        started = time.perf_counter()
         events = ledger.client_events(client)
-        count += len(events)
+        read = time.perf_counter()
         derive_client(events, rulesets, as_of, as_of)
-    elapsed = time.perf_counter() - started
+        reading += read - started
+        deriving += time.perf_counter() - read
+        count += len(events)
     ledger.close()
-    return count / elapsed
+    return count, reading, deriving
+
+
+def ceilings(cpus: int, raw_read_s: float, naive_read_s: float, derive_s: float,
+             ) -> dict[str, float]:
+    """The best a rebuild could do on ``cpus`` processors with this run's derivation, per event.
+
+    Each argument but ``cpus`` is seconds per event. A rebuild must at least read every event
+    and derive every client, the same derivation the naive path runs; the ceilings grant it a
+    read as cheap as the plain read, writing and handing over for nothing, and every processor
+    busy all the time: ``cpus / (raw_read + derive)`` events per second.
+    """
+    best = cpus / (raw_read_s + derive_s)
+    return {"rebuild_ratio_ceiling": round(best * raw_read_s, 3),
+            "rebuild_vs_naive_ceiling": round(best * (naive_read_s + derive_s), 1)}
 
 
 def explain_ms(ledger: Ledger, clients: list[str], as_of: date) -> float:
@@ -221,10 +244,14 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
     chosen = sample_file(pilot, min(naive_clients, clients), naive_pilot)
     naive_url = f"sqlite:///{folder / 'naive.db'}"
     naive_count, naive_s = naive_ingest(naive_pilot, naive_url)
-    naive_rebuild_rate = naive_rebuild(naive_url, chosen, as_of)
+    naive_events, naive_read_s, derive_s = naive_rebuild(naive_url, chosen, as_of)
+    naive_rebuild_rate = naive_events / (naive_read_s + derive_s)
 
     ingest_rate = accepted / ingest_s
     rebuild_rate = events / rebuild_s
+    cpus = len(os.sched_getaffinity(0))
+    per_event = {"raw_read_s": 1 / raw_read_rate, "naive_read_s": naive_read_s / naive_events,
+                 "derive_s": derive_s / naive_events}
     return {
         "clients": clients,
         "events": events,
@@ -240,13 +267,16 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
         "naive_rebuild_events_per_s": round(naive_rebuild_rate),
         "ingest_vs_naive": round(ingest_rate / (naive_count / naive_s), 1),
         "rebuild_vs_naive": round(rebuild_rate / naive_rebuild_rate, 1),
+        "naive_read_us_per_event": round(per_event["naive_read_s"] * 1e6, 2),
+        "derive_us_per_event": round(per_event["derive_s"] * 1e6, 2),
+        **ceilings(cpus, **per_event),
         "explain_ms_p50": round(explain_p50, 2),
         "payment_run_s": round(payment_run_s, 2),
         "payment_run_lines": len(run.lines),
         "ingest_s": round(ingest_s, 1),
         "rebuild_s": round(rebuild_s, 1),
         "peak_rss_mb": peak_rss_mb(),
-        "cpus": len(os.sched_getaffinity(0)),
+        "cpus": cpus,
     }
 
 

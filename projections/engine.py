@@ -251,6 +251,16 @@ def _apply_death(history: History, draft: Draft) -> None:
                                 f"before this was achieved; {unit.explanation}")
 
 
+def _superseded(unit: Unit, earned_on: date | None) -> bool:
+    """Whether ``unit`` stands after its cycle earned the entitlement on ``earned_on``: achieved
+    or pending, or failed on that day or later (§3: the others are ``ineligible`` from then on;
+    decision 15). A failure established before the cycle earned it stays a failure."""
+    if unit.status in (Status.ACHIEVED, Status.PENDING):
+        return True
+    return unit.status is Status.FAILED and unit.evidence_on is not None \
+        and earned_on is not None and unit.evidence_on >= earned_on
+
+
 def _allocate(drafts: list[Draft]) -> None:
     """§3: within a cycle each entitlement is earned once: by the earliest ``evidence_on``, the
     earlier journey on a tie; the others are ``ineligible`` from then on. Hepatitis B (4.3) is
@@ -267,7 +277,7 @@ def _allocate(drafts: list[Draft]) -> None:
         winner = min(earned, key=lambda u: (u.evidence_on, u.journey.started_on,
                                             u.journey.journey))
         for unit in units:
-            if unit is not winner and unit.status in (Status.ACHIEVED, Status.PENDING):
+            if unit is not winner and _superseded(unit, winner.evidence_on):
                 unit.status, unit.evidence_on = Status.INELIGIBLE, None
                 unit.reason = "already_earned_in_cycle"
                 unit.explanation = (f"already earned in this recovery cycle by journey "
@@ -300,8 +310,9 @@ def _initial_alternatives(drafts: list[Draft]) -> None:
         if draft.outcome != "drug_reduction_initial" or full is None:
             continue
         for unit in draft.units:
-            if unit.status is Status.PENDING or (
-                    unit.status is Status.ACHIEVED and full.evidence_on <= unit.evidence_on):
+            if unit.status is Status.ACHIEVED and unit.evidence_on < full.evidence_on:
+                continue  # earned first: 1.1 is paid less it
+            if _superseded(unit, full.evidence_on):
                 unit.status, unit.evidence_on = Status.INELIGIBLE, None
                 unit.reason = "drug_free_initial_earned"
                 unit.explanation = (f"1.1 drug_free_initial was earned in this cycle on "
@@ -370,6 +381,12 @@ def _roll_up(instalments: tuple[InstalmentResult, ...], finding: Finding,
     explanation = finding.explanation
     if status is Status.INELIGIBLE:
         reason, explanation = instalments[0].reason, instalments[0].explanation
+    elif status is Status.FAILED:
+        # The outcome failed as its first failed instalment did: a death after the rule's
+        # finding (reason died) is the outcome's reason too, not the rule's.
+        first = min((i for i in counted if i.status is Status.FAILED), key=lambda i: i.n)
+        if first.reason != finding.reason:
+            reason, explanation = first.reason, first.explanation
     return (status, None if last is None else last.evidence_on,
             None if last is None else last.payable_on,
             sum((i.amount for i in achieved), Decimal("0.00")) if achieved else None,

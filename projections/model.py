@@ -8,6 +8,7 @@ a rule reads it and returns a :class:`Finding`; the outcome engine turns finding
 
 from __future__ import annotations
 
+from calendar import monthrange
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -122,9 +123,13 @@ class History:
                          repr=False)
 
     def age_on(self, day: date) -> int:
-        """Whole years from the date of birth (RULES.md §1)."""
+        """Whole years from the date of birth (RULES.md §1), counted with §1's month arithmetic:
+        someone born on 29 February has a birthday on 28 February in other years (decision 16).
+        """
         born = self.date_of_birth
-        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+        years = day.year - born.year
+        birthday = (born.month, min(born.day, monthrange(day.year, born.month)[1]))
+        return years - ((day.month, day.day) < birthday)
 
     def next_journey(self, journey: Journey) -> Journey | None:
         later = [j for j in self.journeys if j.started_on > journey.started_on

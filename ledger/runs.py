@@ -207,7 +207,7 @@ def compute_run(ledger: Ledger, as_of: date, known_on: date, rulesets: list[Rule
     clawback = {ruleset.id: ruleset.clawback for ruleset in rulesets}
     earlier_lines = _earlier_lines(earlier)
     return _lines(entitlements(results, as_of, clawback), earlier_lines, net_paid(earlier_lines),
-                  adjustments)
+                  adjustments, rulesets)
 
 
 def compute_run_from_projection(ledger: Ledger, projection: Projection, as_of: date,
@@ -228,7 +228,7 @@ def compute_run_from_projection(ledger: Ledger, projection: Projection, as_of: d
         found += [entitlement for entitlement in entitlements(
             projection.outcome_rows(list(unachieved)), as_of, clawback)
             if entitlement.key in unachieved]
-    return _lines(found, earlier_lines, paid, upheld_adjustments(ledger, position))
+    return _lines(found, earlier_lines, paid, upheld_adjustments(ledger, position), rulesets)
 
 
 def _earlier_lines(earlier: list[PaymentRun.Taken]) -> list[Line]:
@@ -236,10 +236,16 @@ def _earlier_lines(earlier: list[PaymentRun.Taken]) -> list[Line]:
 
 
 def _lines(found: list[Entitlement], earlier_lines: list[Line],
-           paid: dict[EntitlementKey, Decimal], adjustments: list[Adjustment]) -> Computed:
+           paid: dict[EntitlementKey, Decimal], adjustments: list[Adjustment],
+           rulesets: list[Ruleset]) -> Computed:
     """The run's lines: what ``found`` makes payable against what the earlier runs' lines
     (``earlier_lines``, netting to ``paid``) paid, then the upheld adjustments not yet paid."""
-    lines, overpayments = entitlement_lines(found, paid)
+    def clawback_for_site(site: str | None) -> bool:
+        """Payments decision 10: recovered unless every ruleset of the site says not to."""
+        applying = [r for r in rulesets if site is not None and r.applies_to_site(site)]
+        return not applying or any(r.clawback for r in applying)
+
+    lines, overpayments = entitlement_lines(found, paid, earlier_lines, clawback_for_site)
     paid_disputes = {line.dispute for line in earlier_lines if line.dispute}
     lines += adjustment_lines(adjustments, paid_disputes)
     return Computed(lines, [{"client": o.key[0], "journey": o.key[1], "outcome": o.key[2],

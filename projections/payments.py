@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -162,18 +162,31 @@ def net_paid(lines: Iterable[Line]) -> dict[EntitlementKey, Decimal]:
 
 
 def entitlement_lines(found: Sequence[Entitlement], paid: Mapping[EntitlementKey, Decimal],
+                      earlier: Iterable[Line] = (),
+                      clawback_for_site: Callable[[str | None], bool] = lambda site: True,
                       ) -> tuple[list[Line], list[Overpayment]]:
     """RULES.md §5: a payment for what is payable and unpaid, a clawback of what no longer is.
 
     A changed amount (a corrected LASARS band, 1.1 paid less what 1.3 paid) moves by the
     difference, so each entitlement's lines always sum to what is payable for it.
+
+    An entitlement paid earlier that the ledger no longer derives at all (its journey retracted,
+    its outcome switched off) is recovered from the provider and site its last line went to
+    (``earlier``, the earlier runs' lines), or only reported where ``clawback_for_site`` says
+    the site's rulesets do not claw back (payments decision 10).
     """
     lines: list[Line] = []
     overpayments: list[Overpayment] = []
     seen = {entitlement.key for entitlement in found}
-    orphaned = [Entitlement(key, ZERO, key[5], None, "", True, "withdrawn", None, None,
-                            "no longer derived from the ledger")
-                for key, amount in paid.items() if key not in seen and amount != ZERO]
+    last = {line.key: line for line in earlier if line.kind != "adjustment"}
+    orphaned = []
+    for key, amount in paid.items():
+        if key in seen or amount == ZERO:
+            continue
+        line = last.get(key)
+        provider, site = (line.provider, line.site) if line is not None else (key[5], None)
+        orphaned.append(Entitlement(key, ZERO, provider, site, "", clawback_for_site(site),
+                                    "withdrawn", None, None, "no longer derived from the ledger"))
     for entitlement in sorted([*found, *orphaned], key=lambda e: _sort_key(e.key)):
         difference = entitlement.payable - paid.get(entitlement.key, ZERO)
         if difference == ZERO:

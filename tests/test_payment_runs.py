@@ -105,6 +105,35 @@ def test_with_clawback_off_the_overpayment_is_reported_not_recovered(db_url, tmp
         ("offending_initial", "500.00", "0.00")]
 
 
+RETRACT_START = record("correction", "fix-start", "2013-08-01", retracts="start-C9",
+                       reason="started in error")
+
+
+def test_a_payment_no_longer_derived_is_recovered_from_its_provider_and_site(example5, tmp_path):
+    run(example5, "2013-06-30")
+    add(example5, tmp_path, "fix.jsonl", RETRACT_START)  # the journey itself is withdrawn
+    second = run(example5, "2013-09-30")
+    assert [(line["outcome"], line["kind"], line["amount"], line["provider"], line["site"])
+            for line in second["lines"]] == [
+        ("offending_initial", "clawback", "-500.00", "P1", "S1")]
+    assert second["totals"] == {"P1": "-500.00"}
+
+
+def test_with_clawback_off_a_payment_no_longer_derived_is_reported_not_recovered(db_url,
+                                                                                 tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULESET.replace("clawback = true", "clawback = false"))
+    pbr("rules", "publish", rules, "--db", db_url)
+    add(db_url, tmp_path, "a.jsonl", REGISTRATION, START)
+    run(db_url, "2013-06-30")
+    add(db_url, tmp_path, "fix.jsonl", RETRACT_START)
+    second = run(db_url, "2013-09-30")
+    assert second["lines"] == []
+    assert [(o["outcome"], o["paid"], o["payable"], o["provider"], o["site"])
+            for o in second["overpayments"]] == [
+        ("offending_initial", "500.00", "0.00", "P1", "S1")]
+
+
 def test_a_run_dated_before_the_last_run_is_refused(example5):
     run(example5, "2013-06-30")
     refused = pbr("payments", "run", "--as-of", "2013-03-31", "--db", example5)

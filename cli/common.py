@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from ledger.records import iso_date
 from ledger.store import Ledger
 
 DbOption = Annotated[str | None, typer.Option(
@@ -38,9 +39,9 @@ def parse_date(text: str | None, option: str) -> date | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        fail(f"{option}: {text!r} is not a date YYYY-MM-DD")
+        return iso_date(text)
+    except ValueError as error:
+        fail(f"{option}: {error}")
 
 
 def _default(value: Any) -> Any:

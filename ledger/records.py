@@ -25,17 +25,28 @@ DISPOSALS = (
     "fine", "discharge", "penalty_notice", "cannabis_warning",
 )
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The last date a record, a ruleset or a command may name: windows, lags and instalments are
+# added to dates, and the calendar has to go on long enough after it for every one of them.
+LATEST_DATE = date(2999, 12, 31)
 
 
-def _iso_date(value: Any) -> date:
+def iso_date(value: Any) -> date:
+    """A date written ``YYYY-MM-DD`` (only that form), on or before :data:`LATEST_DATE`."""
     if isinstance(value, date):
-        return value
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        day = value
+    elif not isinstance(value, str) or not _ISO_DATE.match(value):
         raise ValueError(f"{value!r} is not a date YYYY-MM-DD")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value} is not a real date") from None
+    else:
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value} is not a real date") from None
+    if day > LATEST_DATE:
+        raise ValueError(f"{day} is after {LATEST_DATE}, the last date the ledger handles")
+    return day
+
+
+_iso_date = iso_date
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]

@@ -21,12 +21,15 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from ledger.durations import Duration, DurationError
+from ledger.records import iso_date
 
 PENNY = Decimal("0.01")
 
@@ -66,8 +69,8 @@ def _ratio(value: Any) -> Decimal:
         ratio = Decimal(value)
     except InvalidOperation:
         raise ValueError(f"{value!r} is not a decimal number") from None
-    if not ratio.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
+    if not ratio.is_finite() or ratio < 0:
+        raise ValueError(f"{value!r} is not a non-negative number")
     return ratio
 
 
@@ -90,14 +93,14 @@ class Outcome(_Strict):
 class DrugFreeInitial(Outcome):
     """1.1 ``drug_free_initial``."""
 
-    alcohol_max_days: int = Field(default=0, ge=0, le=28)
+    alcohol_max_days: StrictInt = Field(default=0, ge=0, le=28)
 
 
 class DrugReductionInitial(Outcome):
     """1.3 ``drug_reduction_initial``."""
 
-    reliable_change_days: int = Field(ge=1, le=28)
-    alcohol_max_days: int = Field(default=0, ge=0, le=28)
+    reliable_change_days: StrictInt = Field(ge=1, le=28)
+    alcohol_max_days: StrictInt = Field(default=0, ge=0, le=28)
 
 
 class PlannedDischargeInitial(Outcome):
@@ -154,9 +157,9 @@ class Offending(Instalmented):
 
     measure: Literal["individual", "cohort"] = "individual"
     tariff: Money = Decimal("0")  # a cohort measure pays by steps; see _tariff_or_steps
-    clock_reset: bool = True
+    clock_reset: StrictBool = True
     reset_limit: DurationField = Duration(12, "m")
-    trigger_offences_only: bool = False
+    trigger_offences_only: StrictBool = False
     metric: Literal["binary", "frequency"] | None = None
     baseline: DecimalText | None = None
     cohort_start: date | None = None
@@ -190,7 +193,7 @@ class OffendingInitial(Offending):
     """3.1: window 6m; ``clock_reset`` is off unless the ruleset turns it on."""
 
     window: DurationField = Duration(6, "m")
-    clock_reset: bool = False
+    clock_reset: StrictBool = False
 
 
 class OffendingFinal(Offending):
@@ -212,9 +215,9 @@ class HepatitisB(Outcome):
 
 
 class WellbeingNorm(_Strict):
-    psychological_health: int = Field(ge=0, le=20)
-    physical_health: int = Field(ge=0, le=20)
-    quality_of_life: int = Field(ge=0, le=20)
+    psychological_health: StrictInt = Field(ge=0, le=20)
+    physical_health: StrictInt = Field(ge=0, le=20)
+    quality_of_life: StrictInt = Field(ge=0, le=20)
 
 
 class Wellbeing(Outcome):
@@ -222,7 +225,7 @@ class Wellbeing(Outcome):
 
     mode: Literal["norm", "improvement"] = "norm"
     norm: WellbeingNorm | None = None
-    min_improvement: int = Field(default=4, ge=1, le=20)
+    min_improvement: StrictInt = Field(default=4, ge=1, le=20)
 
     @model_validator(mode="after")
     def _norm_given(self) -> Wellbeing:
@@ -277,8 +280,8 @@ class Ruleset(_Strict):
     payment_period: Literal["quarter", "month"] = "quarter"
     min_review_gap: DurationField = Duration(28, "d")
     relapse: Literal["after_final_window", "every_journey", "never"] = "after_final_window"
-    clawback: bool = True
-    pay_if_died: bool = False
+    clawback: StrictBool = True
+    pay_if_died: StrictBool = False
     band_multipliers: dict[Literal["1", "2", "3"], DecimalText] = Field(
         default_factory=lambda: {"1": Decimal("1.0"), "2": Decimal("1.0"), "3": Decimal("1.0")}
     )
@@ -338,15 +341,15 @@ def parse_ruleset(text: str) -> Ruleset:
         data["band_multipliers"] = {str(k): v for k, v in data["band_multipliers"].items()}
     if isinstance(data.get("effective_from"), str):
         try:
-            data["effective_from"] = date.fromisoformat(data["effective_from"])
-        except ValueError:
-            raise RulesetError("effective_from", "not a date YYYY-MM-DD") from None
+            data["effective_from"] = iso_date(data["effective_from"])
+        except ValueError as error:
+            raise RulesetError("effective_from", str(error)) from None
     for name, outcome in (data.get("outcomes") or {}).items():
         if isinstance(outcome, dict) and isinstance(outcome.get("cohort_start"), str):
             try:
-                outcome["cohort_start"] = date.fromisoformat(outcome["cohort_start"])
-            except ValueError:
-                raise RulesetError(f"outcomes.{name}.cohort_start", "not a date") from None
+                outcome["cohort_start"] = iso_date(outcome["cohort_start"])
+            except ValueError as error:
+                raise RulesetError(f"outcomes.{name}.cohort_start", str(error)) from None
     try:
         return Ruleset.model_validate(data)
     except ValidationError as error:

@@ -77,3 +77,23 @@ def test_every_command_has_help():
     for command in (["import"], ["rules", "publish"], ["rules", "list"], ["rules", "show"]):
         result = pbr(*command, "--help")
         assert result.exit_code == 0 and "--db" in result.stdout
+
+
+def test_a_date_option_takes_only_yyyy_mm_dd_up_to_the_last_date_handled(tmp_path):
+    db = f"sqlite:///{tmp_path}/x.db"
+    for text, reason in (("20130630", "not a date YYYY-MM-DD"),
+                         ("2013-W26-7", "not a date YYYY-MM-DD"),
+                         ("9999-12-31", "after 2999-12-31")):
+        result = pbr("outcomes", "--as-of", text, "--db", db)
+        assert result.exit_code == 2, text
+        assert result.stderr.startswith("pbr: --as-of") and reason in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_record_dated_after_the_last_date_handled_is_rejected_naming_the_field(tmp_path):
+    far = {**reg("C1"), "received_on": "9999-06-01"}
+    result = pbr("import", write_jsonl(tmp_path / "r.jsonl", [far]), "--db",
+                 f"sqlite:///{tmp_path}/x.db", "--json")
+    assert result.exit_code == 1
+    assert result.json()["rejected"] == 1
+    assert "Traceback" not in result.stderr

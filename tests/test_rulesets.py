@@ -41,6 +41,17 @@ def test_the_example_ruleset_is_valid():
     ('clock_reset = false', 'clock_reset = false\nreset = 1', "outcomes.offending_initial.reset"),
     ('effective_from = "2012-04-01"', 'effective_from = "2012-02-30"', "effective_from"),
     ('id = "example-2012"', 'name = "x"', "id"),
+    ('effective_from = "2012-04-01"', 'effective_from = "2012-W14-1"', "effective_from"),
+    ('effective_from = "2012-04-01"', 'effective_from = "20120401"', "effective_from"),
+    ('effective_from = "2012-04-01"', 'effective_from = "3000-01-01"', "effective_from"),
+    ('clawback = true', 'clawback = "no"', "clawback"),
+    ('clawback = true', 'clawback = 0', "clawback"),
+    ('clock_reset = false', 'clock_reset = "false"', "outcomes.offending_initial.clock_reset"),
+    ('alcohol_max_days = 0', 'alcohol_max_days = "5"',
+     "outcomes.drug_free_initial.alcohol_max_days"),
+    ('psychological_health = 13', 'psychological_health = 13.0',
+     "outcomes.wellbeing.norm.psychological_health"),
+    ('2 = "1.5"', '2 = "-1.5"', "band_multipliers.2"),
 ])
 def test_a_bad_ruleset_is_refused_naming_the_key(old, new, key):
     assert refusal(EXAMPLE.replace(old, new, 1)).key == key

@@ -48,20 +48,30 @@ def cohort_evidence_on(params: Offending) -> date:
 
 
 def is_member(history: History, journey: Journey, ruleset: Ruleset, rulesets: list[Ruleset],
-              params: Offending) -> bool:
-    """3.1/3.2 cohort: an adult journey starting in the period, governed by this ruleset.
+              outcome: str, params: Offending) -> bool:
+    """3.1/3.2 cohort: an adult journey starting in the period, measured by this cohort.
 
-    Decision 9 (RULES.md §6): a journey is measured under the ruleset that governs its own start,
-    so it is never in two cohorts. Decision 10 (RULES.md §4 Death, ``pay_if_died``): a journey
-    whose client died inside its window is left out unless ``pay_if_died``.
+    Decision 9 (RULES.md §4, §6): the cohort is every eligible journey of the site starting in
+    the period, under the terms of the ruleset in force on the cohort start. A journey whose own
+    start falls under a later ruleset is a member when that ruleset also measures the outcome by
+    cohort from the same ``cohort_start``; one paid individually, or measured by another cohort,
+    is not, so a journey is never measured twice. Decision 10 (RULES.md §4 Death,
+    ``pay_if_died``): a journey whose client died inside its window is left out unless
+    ``pay_if_died``.
     """
     assert params.cohort_start is not None
     if not params.cohort_start <= journey.started_on < cohort_end(params):
         return False
     if history.age_on(journey.started_on) < ADULT_AGE:
         return False
-    if select_ruleset(rulesets, history.site, journey.started_on) is not ruleset:
+    own = select_ruleset(rulesets, history.site, journey.started_on)
+    if own is None:
         return False
+    if own is not ruleset:
+        terms = getattr(own.outcomes, outcome)
+        if terms is None or terms.measure != "cohort" or \
+                terms.cohort_start != params.cohort_start:
+            return False
     died = history.died
     return ruleset.pay_if_died or died is None or not (
         journey.started_on <= died.on < params.window.after(journey.started_on))
@@ -117,7 +127,8 @@ def _fmt(value: Fraction) -> str:
 
 
 def _groups(histories: Sequence[History], ruleset: Ruleset, rulesets: list[Ruleset],
-            params: Offending, as_of: date) -> dict[tuple[str, str | None], list[Member]]:
+            outcome: str, params: Offending, as_of: date,
+            ) -> dict[tuple[str, str | None], list[Member]]:
     """3.1/3.2 cohort: members by (site, provider or None), for sites whose cohort this
     ruleset governs (the ruleset in force on the cohort start, RULES.md §6)."""
     assert params.cohort_start is not None
@@ -126,7 +137,7 @@ def _groups(histories: Sequence[History], ruleset: Ruleset, rulesets: list[Rules
         if select_ruleset(rulesets, history.site, params.cohort_start) is not ruleset:
             continue
         for journey in history.journeys:
-            if not is_member(history, journey, ruleset, rulesets, params):
+            if not is_member(history, journey, ruleset, rulesets, outcome, params):
                 continue
             key = (history.site, journey.provider if params.cohort_by == "provider" else None)
             count = window_offences(history, journey, params, as_of)
@@ -148,7 +159,7 @@ def cohort_outcomes(histories: Sequence[History], rulesets: Sequence[Ruleset],
             params = getattr(ruleset.outcomes, outcome)
             if params is None or params.measure != "cohort":
                 continue
-            groups = _groups(histories, ruleset, every, params, as_of)
+            groups = _groups(histories, ruleset, every, outcome, params, as_of)
             for (site, provider), members in sorted(groups.items(), key=lambda g: str(g[0])):
                 rows.extend(_cohort_rows(ruleset, outcome, params, site, provider, members,
                                          as_of))

@@ -327,6 +327,9 @@ def clock_instalments(clock: Clock, offences: list[ProvenOffence], params: Offen
 def _earned_on(clock: Clock, offences: list[ProvenOffence], offset: Duration,
                as_of: date) -> date | None:
     used: set[str | None] = set()
+    # A failed clock earns nothing after the day it failed (RULES.md 3.2 "as for 1.2": only
+    # instalments already earned stay earned): a start beyond the reset limit never runs.
+    failed_on = clock.evidence_on if clock.status is Status.FAILED else None
     for start in clock.starts:
         used.add(start.offence)
         if start.on is None:
@@ -335,6 +338,8 @@ def _earned_on(clock: Clock, offences: list[ProvenOffence], offset: Duration,
         # Decision 12 (RULES.md 3.2): a clock reached C + m_k if it got there on or before the
         # day the offence that superseded it was proven (its disposal date).
         until = as_of if start.superseded_on is None else min(start.superseded_on, as_of)
+        if failed_on is not None:
+            until = min(until, failed_on)
         clean = not any(start.on <= o.offence_on < reached and o.source_id not in used
                         for o in offences)
         if clean and reached <= until:

@@ -34,13 +34,13 @@ def ruleset(metric="binary", baseline="0.5", by="site"):
 
 
 def client(name, offences=0, provider="P1", start="2012-06-01", born=date(1980, 1, 1),
-           as_of=AFTER):
+           as_of=AFTER, offence_on="2012-08-01", disposal_on="2012-09-01"):
     events = [record("client_registered", client=name, date_of_birth=born, source_id=f"{name}r"),
               record("treatment_started", client=name, journey="J1", on=start,
                      provider=provider, source_id=f"{name}s")]
     for n in range(offences):
-        events.append(record("proven_offence", client=name, offence_on="2012-08-01",
-                             disposal_on="2012-09-01", disposal="fine", source_id=f"{name}o{n}"))
+        events.append(record("proven_offence", client=name, offence_on=offence_on,
+                             disposal_on=disposal_on, disposal="fine", source_id=f"{name}o{n}"))
     return build_history(events, as_of, as_of)
 
 
@@ -146,3 +146,39 @@ def test_a_cohort_measured_outcome_lists_each_journey_as_ineligible_with_the_coh
     journey_rows = [r for r in results if r.outcome == "offending_final" and r.client == "C1"]
     assert [(r.status, r.reason) for r in journey_rows] == [("ineligible", "cohort_measure")]
     assert any(r.outcome == "offending_final" and r.cohort for r in results)
+
+
+def _later(text: str, effective_from: str, cohort_start: str = "2012-04-01",
+           measure: str = "cohort"):
+    """The same terms in a ruleset published to take effect mid-period."""
+    changed = (text.replace('id = "cohort-2012"', 'id = "cohort-2012-b"')
+               .replace('effective_from = "2012-04-01"', f'effective_from = "{effective_from}"')
+               .replace('cohort_start = "2012-04-01"', f'cohort_start = "{cohort_start}"'))
+    if measure != "cohort":
+        changed = changed.replace('measure = "cohort"', f'measure = "{measure}"')
+    return parse_ruleset(changed)
+
+
+def test_journeys_starting_under_a_later_ruleset_with_the_same_cohort_stay_in_the_cohort():
+    text = RULESET_TEXT.format(metric="binary", baseline="0.5", by="site")
+    first, later = parse_ruleset(text), _later(text, "2012-10-01")
+    early = [client(f"e{n}", 0, start="2012-05-01") for n in range(2)]
+    late = [client(f"l{n}", 1, start="2012-11-01", offence_on="2013-01-01",
+                   disposal_on="2013-02-01") for n in range(2)]
+    rows = cohort_outcomes(early + late, [first, later], AFTER)
+    # 4 members, 2 with an offence: observed 0.5 against the baseline 0.5, r = 0, nothing paid
+    assert [(r.ruleset, r.status, r.amount) for r in rows] == [
+        ("cohort-2012", Status.FAILED, None)]
+    assert "cohort of 4 journeys" in rows[0].explanation
+
+
+def test_a_journey_under_a_ruleset_with_another_cohort_start_is_not_in_this_cohort():
+    text = RULESET_TEXT.format(metric="binary", baseline="0.5", by="site")
+    first, later = parse_ruleset(text), _later(text, "2012-10-01", cohort_start="2012-10-01")
+    early = [client(f"e{n}", 0, start="2012-05-01") for n in range(2)]
+    late = [client(f"l{n}", 1, start="2012-11-01", offence_on="2013-01-01",
+                   disposal_on="2013-02-01") for n in range(2)]
+    rows = cohort_outcomes(early + late, [first, later],
+                           date(2015, 5, 1))  # after the later cohort's evidence date too
+    assert sorted((r.ruleset, r.explanation.split(" at site")[0]) for r in rows) == [
+        ("cohort-2012", "cohort of 2 journeys"), ("cohort-2012-b", "cohort of 2 journeys")]

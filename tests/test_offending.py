@@ -218,6 +218,25 @@ def test_unearned_instalments_fail_with_a_reset_beyond_the_limit():
     assert [i.status for i in found.instalments] == [Status.ACHIEVED] * 3 + [Status.FAILED]
 
 
+def test_a_clock_failed_beyond_the_reset_limit_earns_no_instalment_on_its_late_start():
+    params = FINAL.model_copy(update={"instalments": QUARTERS})
+    # The offence is in the first quarter, so the first clock earns nothing; its restart on
+    # 2013-06-02 is a day beyond the limit (discharge 2012-06-01 + 12m) and fails the outcome.
+    late = history(offence("2012-06-15", "2013-06-02"), discharged="2012-06-01",
+                   as_of="2015-06-30")
+    found = final(late, params)
+    assert found.status is Status.FAILED and found.reason == "reset_beyond_limit"
+    assert [i.status for i in found.instalments] == [Status.FAILED] * 4
+
+
+def test_instalments_earned_before_a_reset_beyond_the_limit_stay_earned_long_after():
+    params = FINAL.model_copy(update={"instalments": QUARTERS})
+    late = history(offence("2013-04-01", "2013-06-02"), discharged="2012-06-01",
+                   as_of="2015-06-30")
+    found = final(late, params)
+    assert [i.status for i in found.instalments] == [Status.ACHIEVED] * 3 + [Status.FAILED]
+
+
 OFFENCE = st.tuples(st.integers(0, 900), st.integers(0, 200), st.sampled_from(
     ["caution", "custody", "fine", "penalty_notice"]), st.integers(0, 300))
 

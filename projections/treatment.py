@@ -109,22 +109,6 @@ def in_structured_treatment(history: History, journey: Journey, day: date) -> bo
     return False
 
 
-def completed_after_transfers(history: History, journey: Journey, day: date) -> Journey | None:
-    """1.1 (decision 15): the journey, reached from this one through ``transferred`` discharges
-    only, that ended in a successful completion on or before ``day``; ``None`` if there is none.
-    """
-    current: Journey | None = journey
-    while current is not None and current.started_on <= day:
-        if current.discharged_on is None or current.discharged_on > day:
-            return None
-        if is_successful_completion(current):
-            return current
-        if current.discharge_reason != "transferred":
-            return None
-        current = history.next_journey(current)
-    return None
-
-
 def _initial_after_pair(history: History, journey: Journey, ruleset: Ruleset, as_of: date,
                         pair: Finding) -> Finding:
     """1.1: "still in structured treatment at the end of the specified payment period" Q.
@@ -145,13 +129,8 @@ def _initial_after_pair(history: History, journey: Journey, ruleset: Ruleset, as
     if period_ends_on > as_of:
         return _pending("awaiting_period_end", f"{text}: achieved then if the client is still "
                         "in structured treatment or has completed successfully", *pair.citations)
-    completion = None if completed else completed_after_transfers(history, journey,
-                                                                  period_ends_on)
     if completed:
         verdict = f"the journey ended in a successful completion on {ended}"
-    elif completion is not None:
-        verdict = (f"the client transferred to journey {completion.journey}, which ended in a "
-                   f"successful completion on {completion.discharged_on}")
     elif in_structured_treatment(history, journey, period_ends_on):
         verdict = "the client was still in structured treatment then" + (
             " (after a transfer)" if journey.discharge_reason == "transferred" else "")

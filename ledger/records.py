@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError
@@ -32,6 +32,8 @@ LATEST_DATE = date(2999, 12, 31)
 
 def iso_date(value: Any) -> date:
     """A date written ``YYYY-MM-DD`` (only that form), on or before :data:`LATEST_DATE`."""
+    if isinstance(value, datetime):
+        raise ValueError(f"{value!r} is a date and time, not a date YYYY-MM-DD")
     if isinstance(value, date):
         day = value
     elif not isinstance(value, str) or not _ISO_DATE.match(value):

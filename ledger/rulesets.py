@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from collections.abc import Callable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from importlib import resources
@@ -21,9 +22,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    StrictBool,
-    StrictInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -60,7 +60,26 @@ def _money(value: Any) -> Decimal:
     return amount
 
 
-def _ratio(value: Any) -> Decimal:
+def _published(info: ValidationInfo) -> bool:
+    """Whether the text being read was published already: it is read as it was accepted then,
+    so a check added since never makes a stored ruleset (and every run under it) unreadable."""
+    return bool(info.context and info.context.get("published"))
+
+
+def _exactly(kind: type, what: str) -> Callable[[Any, ValidationInfo], Any]:
+    """A value of TOML's own type ``kind`` (``"no"`` is not false, ``"5"`` is not 5)."""
+    def check(value: Any, info: ValidationInfo) -> Any:
+        if type(value) is not kind and not _published(info):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+    return check
+
+
+Flag = Annotated[bool, BeforeValidator(_exactly(bool, "true or false"))]
+Whole = Annotated[int, BeforeValidator(_exactly(int, "a whole number"))]
+
+
+def _ratio(value: Any, info: ValidationInfo) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if not isinstance(value, str):
@@ -69,8 +88,10 @@ def _ratio(value: Any) -> Decimal:
         ratio = Decimal(value)
     except InvalidOperation:
         raise ValueError(f"{value!r} is not a decimal number") from None
-    if not ratio.is_finite() or ratio < 0:
-        raise ValueError(f"{value!r} is not a non-negative number")
+    if not ratio.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    if ratio < 0 and not _published(info):
+        raise ValueError(f"{value!r} is negative")
     return ratio
 
 
@@ -93,14 +114,14 @@ class Outcome(_Strict):
 class DrugFreeInitial(Outcome):
     """1.1 ``drug_free_initial``."""
 
-    alcohol_max_days: StrictInt = Field(default=0, ge=0, le=28)
+    alcohol_max_days: Whole = Field(default=0, ge=0, le=28)
 
 
 class DrugReductionInitial(Outcome):
     """1.3 ``drug_reduction_initial``."""
 
-    reliable_change_days: StrictInt = Field(ge=1, le=28)
-    alcohol_max_days: StrictInt = Field(default=0, ge=0, le=28)
+    reliable_change_days: Whole = Field(ge=1, le=28)
+    alcohol_max_days: Whole = Field(default=0, ge=0, le=28)
 
 
 class PlannedDischargeInitial(Outcome):
@@ -157,9 +178,9 @@ class Offending(Instalmented):
 
     measure: Literal["individual", "cohort"] = "individual"
     tariff: Money = Decimal("0")  # a cohort measure pays by steps; see _tariff_or_steps
-    clock_reset: StrictBool = True
+    clock_reset: Flag = True
     reset_limit: DurationField = Duration(12, "m")
-    trigger_offences_only: StrictBool = False
+    trigger_offences_only: Flag = False
     metric: Literal["binary", "frequency"] | None = None
     baseline: DecimalText | None = None
     cohort_start: date | None = None
@@ -193,7 +214,7 @@ class OffendingInitial(Offending):
     """3.1: window 6m; ``clock_reset`` is off unless the ruleset turns it on."""
 
     window: DurationField = Duration(6, "m")
-    clock_reset: StrictBool = False
+    clock_reset: Flag = False
 
 
 class OffendingFinal(Offending):
@@ -215,9 +236,9 @@ class HepatitisB(Outcome):
 
 
 class WellbeingNorm(_Strict):
-    psychological_health: StrictInt = Field(ge=0, le=20)
-    physical_health: StrictInt = Field(ge=0, le=20)
-    quality_of_life: StrictInt = Field(ge=0, le=20)
+    psychological_health: Whole = Field(ge=0, le=20)
+    physical_health: Whole = Field(ge=0, le=20)
+    quality_of_life: Whole = Field(ge=0, le=20)
 
 
 class Wellbeing(Outcome):
@@ -225,7 +246,7 @@ class Wellbeing(Outcome):
 
     mode: Literal["norm", "improvement"] = "norm"
     norm: WellbeingNorm | None = None
-    min_improvement: StrictInt = Field(default=4, ge=1, le=20)
+    min_improvement: Whole = Field(default=4, ge=1, le=20)
 
     @model_validator(mode="after")
     def _norm_given(self) -> Wellbeing:
@@ -280,8 +301,8 @@ class Ruleset(_Strict):
     payment_period: Literal["quarter", "month"] = "quarter"
     min_review_gap: DurationField = Duration(28, "d")
     relapse: Literal["after_final_window", "every_journey", "never"] = "after_final_window"
-    clawback: StrictBool = True
-    pay_if_died: StrictBool = False
+    clawback: Flag = True
+    pay_if_died: Flag = False
     band_multipliers: dict[Literal["1", "2", "3"], DecimalText] = Field(
         default_factory=lambda: {"1": Decimal("1.0"), "2": Decimal("1.0"), "3": Decimal("1.0")}
     )
@@ -331,29 +352,42 @@ def _first_error(error: ValidationError) -> RulesetError:
     return RulesetError(key, message)
 
 
-def parse_ruleset(text: str) -> Ruleset:
-    """Parse and validate a ruleset's TOML text; raise :class:`RulesetError` naming the key."""
+def parse_ruleset(text: str, published: bool = False) -> Ruleset:
+    """Parse and validate a ruleset's TOML text; raise :class:`RulesetError` naming the key.
+
+    ``published``: the text was accepted when it was published and is read back as it was
+    then; the checks added since (TOML's own booleans and whole numbers, no negative ratio,
+    dates only ``YYYY-MM-DD`` up to the last date handled) apply to what is published now.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise RulesetError("", f"not valid TOML: {error}") from None
     if isinstance(data.get("band_multipliers"), dict):
         data["band_multipliers"] = {str(k): v for k, v in data["band_multipliers"].items()}
-    if isinstance(data.get("effective_from"), str):
+    dates = [("effective_from", data)] + [
+        (f"outcomes.{name}.cohort_start", outcome)
+        for name, outcome in (data.get("outcomes") or {}).items()
+        if isinstance(outcome, dict) and "cohort_start" in outcome]
+    for key, holder in dates:
+        name = key.rsplit(".", 1)[-1]
+        if name not in holder:
+            continue
         try:
-            data["effective_from"] = iso_date(data["effective_from"])
+            holder[name] = _ruleset_date(holder[name], published)
         except ValueError as error:
-            raise RulesetError("effective_from", str(error)) from None
-    for name, outcome in (data.get("outcomes") or {}).items():
-        if isinstance(outcome, dict) and isinstance(outcome.get("cohort_start"), str):
-            try:
-                outcome["cohort_start"] = iso_date(outcome["cohort_start"])
-            except ValueError as error:
-                raise RulesetError(f"outcomes.{name}.cohort_start", str(error)) from None
+            raise RulesetError(key, str(error)) from None
     try:
-        return Ruleset.model_validate(data)
+        return Ruleset.model_validate(data, context={"published": published})
     except ValidationError as error:
         raise _first_error(error) from None
+
+
+def _ruleset_date(value: Any, published: bool) -> Any:
+    """A ruleset's date: ``"YYYY-MM-DD"`` or a TOML date, as :func:`iso_date` checks it."""
+    if not published:
+        return iso_date(value)
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def ruleset_digest(ruleset: Ruleset) -> str:

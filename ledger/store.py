@@ -373,7 +373,7 @@ class Ledger(Application):
 
     def rulesets(self) -> list[Ruleset]:
         """Every published ruleset, in the order published."""
-        return [parse_ruleset(event.text)
+        return [parse_ruleset(event.text, published=True)
                 for _, event in self.notifications(topics=[RULESET_TOPIC])]
 
     def ruleset_text(self, ruleset_id: str) -> str | None:

@@ -96,4 +96,6 @@ def test_a_record_dated_after_the_last_date_handled_is_rejected_naming_the_field
                  f"sqlite:///{tmp_path}/x.db", "--json")
     assert result.exit_code == 1
     assert result.json()["rejected"] == 1
+    assert result.json()["rejects"][0]["reason"].startswith("received_on:")
+    assert "after 2999-12-31" in result.json()["rejects"][0]["reason"]
     assert "Traceback" not in result.stderr

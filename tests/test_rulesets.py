@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ledger.durations import Duration
 from ledger.rulesets import RulesetError, example_ruleset_text, parse_ruleset, select_ruleset
+from ledger.store import Ledger, RulesetStream
 from tests.cli_runner import pbr
 
 EXAMPLE = example_ruleset_text()
@@ -52,6 +53,9 @@ def test_the_example_ruleset_is_valid():
     ('psychological_health = 13', 'psychological_health = 13.0',
      "outcomes.wellbeing.norm.psychological_health"),
     ('2 = "1.5"', '2 = "-1.5"', "band_multipliers.2"),
+    ('effective_from = "2012-04-01"', 'effective_from = 9999-12-31', "effective_from"),
+    ('effective_from = "2012-04-01"', 'effective_from = 1333238400', "effective_from"),
+    ('effective_from = "2012-04-01"', 'effective_from = 2012-04-01T00:00:00', "effective_from"),
 ])
 def test_a_bad_ruleset_is_refused_naming_the_key(old, new, key):
     assert refusal(EXAMPLE.replace(old, new, 1)).key == key
@@ -96,3 +100,22 @@ def test_a_duration_before_a_date_is_the_calendar_arithmetic_of_section_1(end, c
             "m": relativedelta(months=count)}[unit]
     assert Duration(count, unit).before(end) == end - step
     assert Duration(count, unit).after(end) == end + step
+
+
+def test_a_toml_date_is_a_date():
+    assert parse_ruleset(EXAMPLE.replace('effective_from = "2012-04-01"',
+                                         "effective_from = 2012-04-01")).effective_from == \
+        date(2012, 4, 1)
+
+
+def test_a_ruleset_published_before_a_check_was_added_is_still_read_as_it_was_accepted(tmp_path):
+    # Published (as stored text) when clawback = "no" and a negative multiplier were accepted:
+    # the ledger and every run under that ruleset must stay readable.
+    text = EXAMPLE.replace("clawback = true", 'clawback = "no"').replace('2 = "1.5"',
+                                                                        '2 = "-1.5"')
+    ledger = Ledger(f"sqlite:///{tmp_path / 'pbr.db'}")
+    ledger.save(RulesetStream(ruleset_id="example-2012", text=text, digest="stored-earlier"))
+    [ruleset] = ledger.rulesets()
+    assert ruleset.clawback is False and ruleset.multiplier(2) == Decimal("-1.5")
+    assert refusal(text).key == "clawback"  # publishing it now is refused
+    ledger.close()

@@ -10,6 +10,7 @@ runs change nothing.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -21,7 +22,7 @@ from eventsourcing.domain import Aggregate
 
 from ledger.events import RecordEvent
 from ledger.memory import cycle_collection_paused
-from ledger.rulesets import Ruleset
+from ledger.rulesets import Ruleset, select_ruleset
 from ledger.store import Ledger
 from ledger.views import Projection
 from projections.engine import derive_all
@@ -207,7 +208,7 @@ def compute_run(ledger: Ledger, as_of: date, known_on: date, rulesets: list[Rule
     clawback = {ruleset.id: ruleset.clawback for ruleset in rulesets}
     earlier_lines = _earlier_lines(earlier)
     return _lines(entitlements(results, as_of, clawback), earlier_lines, net_paid(earlier_lines),
-                  adjustments, rulesets)
+                  adjustments, _orphan_clawback(rulesets, lambda client: by_client.get(client, [])))
 
 
 def compute_run_from_projection(ledger: Ledger, projection: Projection, as_of: date,
@@ -228,7 +229,36 @@ def compute_run_from_projection(ledger: Ledger, projection: Projection, as_of: d
         found += [entitlement for entitlement in entitlements(
             projection.outcome_rows(list(unachieved)), as_of, clawback)
             if entitlement.key in unachieved]
-    return _lines(found, earlier_lines, paid, upheld_adjustments(ledger, position), rulesets)
+    def events_of(client: str) -> list[RecordEvent]:
+        return [e for e in ledger.client_events(client) if e.received_on <= as_of]
+
+    return _lines(found, earlier_lines, paid, upheld_adjustments(ledger, position),
+                  _orphan_clawback(rulesets, events_of))
+
+
+def _orphan_clawback(rulesets: list[Ruleset],
+                     events_of: Callable[[str], Sequence[RecordEvent]],
+                     ) -> Callable[[EntitlementKey, str | None], bool]:
+    """Payments decision 10: whether a paid entitlement the ledger no longer derives is clawed
+    back. The ruleset that governs it decides, as for any other: the one selected for the
+    client's site on its journey's start date (read from the journey's start record, retracted
+    or not), or for a cohort's site on its cohort start; ``clawback = true`` when there is none.
+    """
+    def clawback(key: EntitlementKey, site: str | None) -> bool:
+        client, journey, _, _, cohort, _ = key
+        governing: Ruleset | None = None
+        if client is not None:
+            events = events_of(client)
+            sites = [e.site for e in events if e.type == "client_registered"]
+            starts = [e.on for e in events
+                      if e.type == "treatment_started" and e.journey == journey]
+            if sites and starts:
+                governing = select_ruleset(rulesets, sites[0], starts[-1])
+        elif cohort is not None and site is not None:
+            governing = select_ruleset(rulesets, site,
+                                       date.fromisoformat(cohort.rsplit(":", 1)[1]))
+        return True if governing is None else governing.clawback
+    return clawback
 
 
 def _earlier_lines(earlier: list[PaymentRun.Taken]) -> list[Line]:
@@ -237,15 +267,10 @@ def _earlier_lines(earlier: list[PaymentRun.Taken]) -> list[Line]:
 
 def _lines(found: list[Entitlement], earlier_lines: list[Line],
            paid: dict[EntitlementKey, Decimal], adjustments: list[Adjustment],
-           rulesets: list[Ruleset]) -> Computed:
+           orphan_clawback: Callable[[EntitlementKey, str | None], bool]) -> Computed:
     """The run's lines: what ``found`` makes payable against what the earlier runs' lines
     (``earlier_lines``, netting to ``paid``) paid, then the upheld adjustments not yet paid."""
-    def clawback_for_site(site: str | None) -> bool:
-        """Payments decision 10: recovered unless every ruleset of the site says not to."""
-        applying = [r for r in rulesets if site is not None and r.applies_to_site(site)]
-        return not applying or any(r.clawback for r in applying)
-
-    lines, overpayments = entitlement_lines(found, paid, earlier_lines, clawback_for_site)
+    lines, overpayments = entitlement_lines(found, paid, earlier_lines, orphan_clawback)
     paid_disputes = {line.dispute for line in earlier_lines if line.dispute}
     lines += adjustment_lines(adjustments, paid_disputes)
     return Computed(lines, [{"client": o.key[0], "journey": o.key[1], "outcome": o.key[2],

@@ -163,7 +163,8 @@ def net_paid(lines: Iterable[Line]) -> dict[EntitlementKey, Decimal]:
 
 def entitlement_lines(found: Sequence[Entitlement], paid: Mapping[EntitlementKey, Decimal],
                       earlier: Iterable[Line] = (),
-                      clawback_for_site: Callable[[str | None], bool] = lambda site: True,
+                      orphan_clawback: Callable[[EntitlementKey, str | None], bool] = (
+                          lambda key, site: True),
                       ) -> tuple[list[Line], list[Overpayment]]:
     """RULES.md §5: a payment for what is payable and unpaid, a clawback of what no longer is.
 
@@ -172,8 +173,8 @@ def entitlement_lines(found: Sequence[Entitlement], paid: Mapping[EntitlementKey
 
     An entitlement paid earlier that the ledger no longer derives at all (its journey retracted,
     its outcome switched off) is recovered from the provider and site its last line went to
-    (``earlier``, the earlier runs' lines), or only reported where ``clawback_for_site`` says
-    the site's rulesets do not claw back (payments decision 10).
+    (``earlier``, the earlier runs' lines), or only reported where ``orphan_clawback`` says
+    the ruleset that governs it does not claw back (payments decision 10).
     """
     lines: list[Line] = []
     overpayments: list[Overpayment] = []
@@ -185,7 +186,7 @@ def entitlement_lines(found: Sequence[Entitlement], paid: Mapping[EntitlementKey
             continue
         line = last.get(key)
         provider, site = (line.provider, line.site) if line is not None else (key[5], None)
-        orphaned.append(Entitlement(key, ZERO, provider, site, "", clawback_for_site(site),
+        orphaned.append(Entitlement(key, ZERO, provider, site, "", orphan_clawback(key, site),
                                     "withdrawn", None, None, "no longer derived from the ledger"))
     for entitlement in sorted([*found, *orphaned], key=lambda e: _sort_key(e.key)):
         difference = entitlement.payable - paid.get(entitlement.key, ZERO)

@@ -134,6 +134,23 @@ def test_with_clawback_off_a_payment_no_longer_derived_is_reported_not_recovered
         ("offending_initial", "500.00", "0.00", "P1", "S1")]
 
 
+def test_a_payment_no_longer_derived_follows_the_clawback_of_the_ruleset_that_governs_it(
+        example5, tmp_path):
+    # A site-specific ruleset (no clawback) governs S1 over the general one (clawback): once the
+    # journey is retracted, what it was paid is reported, not recovered, as for a late fine.
+    own = tmp_path / "s1.toml"
+    own.write_text(RULESET.replace('id = "example-2012"', 'id = "s1-no-clawback"')
+                   .replace('sites = ["*"]', 'sites = ["S1"]')
+                   .replace("clawback = true", "clawback = false"))
+    assert pbr("rules", "publish", own, "--db", example5).exit_code == 0
+    run(example5, "2013-06-30")
+    add(example5, tmp_path, "fix.jsonl", RETRACT_START)
+    second = run(example5, "2013-09-30")
+    assert second["lines"] == []
+    assert [(o["outcome"], o["paid"], o["provider"]) for o in second["overpayments"]] == [
+        ("offending_initial", "500.00", "P1")]
+
+
 def test_a_run_dated_before_the_last_run_is_refused(example5):
     run(example5, "2013-06-30")
     refused = pbr("payments", "run", "--as-of", "2013-03-31", "--db", example5)

@@ -92,12 +92,17 @@ def test_a_run_known_on_an_earlier_date_does_not_see_later_records(example5, tmp
     assert summary(document) == [("offending_initial", None, "payment", "500.00")]
 
 
-def test_with_clawback_off_the_overpayment_is_reported_not_recovered(db_url, tmp_path):
+def paid_without_clawback(db_url: str, tmp_path) -> None:
+    """The example's journey under the ruleset with ``clawback = false``, paid as of 2013-06-30."""
     rules = tmp_path / "rules.toml"
     rules.write_text(RULESET.replace("clawback = true", "clawback = false"))
     pbr("rules", "publish", rules, "--db", db_url)
     add(db_url, tmp_path, "a.jsonl", REGISTRATION, START)
     run(db_url, "2013-06-30")
+
+
+def test_with_clawback_off_the_overpayment_is_reported_not_recovered(db_url, tmp_path):
+    paid_without_clawback(db_url, tmp_path)
     add(db_url, tmp_path, "fine.jsonl", FINE)
     second = run(db_url, "2013-09-30")
     assert second["lines"] == []
@@ -121,11 +126,7 @@ def test_a_payment_no_longer_derived_is_recovered_from_its_provider_and_site(exa
 
 def test_with_clawback_off_a_payment_no_longer_derived_is_reported_not_recovered(db_url,
                                                                                  tmp_path):
-    rules = tmp_path / "rules.toml"
-    rules.write_text(RULESET.replace("clawback = true", "clawback = false"))
-    pbr("rules", "publish", rules, "--db", db_url)
-    add(db_url, tmp_path, "a.jsonl", REGISTRATION, START)
-    run(db_url, "2013-06-30")
+    paid_without_clawback(db_url, tmp_path)
     add(db_url, tmp_path, "fix.jsonl", RETRACT_START)
     second = run(db_url, "2013-09-30")
     assert second["lines"] == []

@@ -48,10 +48,8 @@ def iso_date(value: Any) -> date:
     return day
 
 
-_iso_date = iso_date
 
-
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+IsoDate = Annotated[date, BeforeValidator(iso_date)]
 Text = Annotated[str, Field(min_length=1, max_length=200, strict=True)]
 Days = Annotated[int, Field(ge=0, le=28, strict=True)]
 Score = Annotated[int, Field(ge=0, le=20, strict=True)]

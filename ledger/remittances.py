@@ -22,7 +22,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from ledger.importer import UnreadableInput
-from ledger.records import RecordError, _iso_date
+from ledger.records import RecordError, iso_date
 from ledger.runs import PaymentRun, recorded_runs
 from ledger.store import Ledger
 
@@ -73,7 +73,7 @@ def _row(row: dict[str, str | None], runs: set[str]) -> dict[str, Any]:
     if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
         raise RecordError("invalid_field", "amount: must be in whole pence, e.g. 1250.00")
     try:
-        paid_on = _iso_date(values["paid_on"])
+        paid_on = iso_date(values["paid_on"])
     except ValueError as error:
         raise RecordError("invalid_field", f"paid_on: {error}") from None
     return {"reference": values["reference"], "run_id": values["run"],

@@ -365,12 +365,10 @@ def parse_ruleset(text: str, published: bool = False) -> Ruleset:
         raise RulesetError("", f"not valid TOML: {error}") from None
     if isinstance(data.get("band_multipliers"), dict):
         data["band_multipliers"] = {str(k): v for k, v in data["band_multipliers"].items()}
-    dates = [("effective_from", data)] + [
-        (f"outcomes.{name}.cohort_start", outcome)
-        for name, outcome in (data.get("outcomes") or {}).items()
-        if isinstance(outcome, dict) and "cohort_start" in outcome]
-    for key, holder in dates:
-        name = key.rsplit(".", 1)[-1]
+    dates = [("effective_from", data, "effective_from")] + [
+        (f"outcomes.{outcome}.cohort_start", terms, "cohort_start")
+        for outcome, terms in (data.get("outcomes") or {}).items() if isinstance(terms, dict)]
+    for key, holder, name in dates:
         if name not in holder:
             continue
         try:

@@ -240,23 +240,21 @@ def _orphan_clawback(rulesets: list[Ruleset],
                      events_of: Callable[[str], Sequence[RecordEvent]],
                      ) -> Callable[[EntitlementKey, str | None], bool]:
     """Payments decision 10: whether a paid entitlement the ledger no longer derives is clawed
-    back. The ruleset that governs it decides, as for any other: the one selected for the
-    client's site on its journey's start date (read from the journey's start record, retracted
-    or not), or for a cohort's site on its cohort start; ``clawback = true`` when there is none.
+    back. The ruleset that governs it decides, as for any other: the one selected for its site
+    (the site its last line went to) on its journey's start date, read from the journey's start
+    record, retracted or not, or on a cohort's start; ``clawback = true`` when there is none.
     """
     def clawback(key: EntitlementKey, site: str | None) -> bool:
         client, journey, _, _, cohort, _ = key
-        governing: Ruleset | None = None
+        if site is None:
+            return True
         if client is not None:
-            events = events_of(client)
-            sites = [e.site for e in events if e.type == "client_registered"]
-            starts = [e.on for e in events
+            starts = [e.on for e in events_of(client)
                       if e.type == "treatment_started" and e.journey == journey]
-            if sites and starts:
-                governing = select_ruleset(rulesets, sites[0], starts[-1])
-        elif cohort is not None and site is not None:
-            governing = select_ruleset(rulesets, site,
-                                       date.fromisoformat(cohort.rsplit(":", 1)[1]))
+            day = starts[-1] if starts else None
+        else:
+            day = date.fromisoformat(cohort.rsplit(":", 1)[1]) if cohort else None
+        governing = None if day is None else select_ruleset(rulesets, site, day)
         return True if governing is None else governing.clawback
     return clawback
 

@@ -16,7 +16,7 @@ from fractions import Fraction
 
 from ledger.durations import months
 from ledger.rulesets import OPTIONS, PENNY, Offending, Ruleset, select_ruleset
-from projections.model import Citation, History, Journey, OutcomeResult, Status
+from projections.model import Citation, Finding, History, Journey, OutcomeResult, Status
 from projections.offending import journey_offences
 
 ADULT_AGE = 18  # RULES.md §1: every outcome requires age 18 or over on the journey's start date.
@@ -25,11 +25,24 @@ COHORT_PERIOD = months(12)  # RULES.md §4: the cohort period is 12 months from 
 
 @dataclass(frozen=True)
 class Member:
-    """One journey of a cohort and the proven offences dated in its window."""
+    """One journey of a cohort and the proven offences dated in its window.
+
+    ``died_on`` is the client's date of death when it falls inside the journey's window; such a
+    member with no offence in the window has left the cohort (:func:`leaves_cohort`).
+    """
 
     history: History
     journey: Journey
     offences: int
+    died_on: date | None = None
+
+    @property
+    def left(self) -> bool:
+        return leaves_cohort(self.died_on, self.offences)
+
+    @property
+    def name(self) -> str:
+        return f"{self.history.client}/{self.journey.journey}"
 
 
 def cohort_end(params: Offending) -> date:
@@ -55,9 +68,8 @@ def is_member(history: History, journey: Journey, ruleset: Ruleset, rulesets: li
     the period, under the terms of the ruleset in force on the cohort start. A journey whose own
     start falls under a later ruleset is a member when that ruleset also measures the outcome by
     cohort from the same ``cohort_start``; one paid individually, or measured by another cohort,
-    is not, so a journey is never measured twice. Decision 10 (RULES.md §4 Death,
-    ``pay_if_died``): a journey whose client died inside its window is left out unless
-    ``pay_if_died``.
+    is not, so a journey is never measured twice. Whether a member whose client died inside
+    its window stays is :func:`leaves_cohort`'s (decision 10).
     """
     assert params.cohort_start is not None
     if not params.cohort_start <= journey.started_on < cohort_end(params):
@@ -72,9 +84,26 @@ def is_member(history: History, journey: Journey, ruleset: Ruleset, rulesets: li
         if terms is None or terms.measure != "cohort" or \
                 terms.cohort_start != params.cohort_start:
             return False
+    return True
+
+
+def died_in_window(history: History, journey: Journey, params: Offending) -> date | None:
+    """3.1/3.2 cohort: the client's date of death, as of E, when it falls inside the journey's
+    window ``[S, S + window)``; ``None`` otherwise (alive, or died on or after the window's end).
+    """
     died = history.died
-    return ruleset.pay_if_died or died is None or not (
-        journey.started_on <= died.on < params.window.after(journey.started_on))
+    if died is None or not journey.started_on <= died.on < params.window.after(journey.started_on):
+        return None
+    return died.on
+
+
+def leaves_cohort(died_on: date | None, offences: int) -> bool:
+    """3.1/3.2 cohort, RULES.md §4 "Decision (death in a cohort window)" (decision 10): a member
+    who dies inside their window with no proven offence in it leaves the cohort, a death not
+    being an outcome to pay for; one with a proven offence in the window stays, with it, so an
+    offender's death never improves the cohort's rate. A death after the window changes nothing.
+    """
+    return died_on is not None and offences == 0
 
 
 def window_offences(history: History, journey: Journey, params: Offending, as_of: date) -> int:
@@ -141,7 +170,8 @@ def _groups(histories: Sequence[History], ruleset: Ruleset, rulesets: list[Rules
                 continue
             key = (history.site, journey.provider if params.cohort_by == "provider" else None)
             count = window_offences(history, journey, params, as_of)
-            groups.setdefault(key, []).append(Member(history, journey, count))
+            died_on = died_in_window(history, journey, params)
+            groups.setdefault(key, []).append(Member(history, journey, count, died_on))
     return groups
 
 
@@ -150,7 +180,7 @@ def cohort_outcomes(histories: Sequence[History], rulesets: Sequence[Ruleset],
     """3.1/3.2 cohort measure: one row per cohort and provider, for every ruleset and outcome.
 
     Decision 7 (RULES.md §4 cohort): a site or provider with no eligible journey in the period
-    has no cohort and no row.
+    has no cohort and no row; nor has one whose every journey left it (decision 10).
     """
     every = list(rulesets)
     rows: list[OutcomeResult] = []
@@ -161,17 +191,24 @@ def cohort_outcomes(histories: Sequence[History], rulesets: Sequence[Ruleset],
                 continue
             groups = _groups(histories, ruleset, every, outcome, params, as_of)
             for (site, provider), members in sorted(groups.items(), key=lambda g: str(g[0])):
-                rows.extend(_cohort_rows(ruleset, outcome, params, site, provider, members,
-                                         as_of))
+                if any(not m.left for m in members):
+                    rows.extend(_cohort_rows(ruleset, outcome, params, site, provider,
+                                             members, as_of))
     return rows
 
 
 def _cohort_rows(ruleset: Ruleset, outcome: str, params: Offending, site: str,
                  provider: str | None, members: list[Member], as_of: date) -> list[OutcomeResult]:
-    """3.1/3.2 cohort: the rows of one cohort (one per provider when measured by site)."""
+    """3.1/3.2 cohort: the rows of one cohort (one per provider when measured by site).
+
+    ``members`` includes those who left the cohort (decision 10): they are named, with why, in
+    the explanation and citations, and counted nowhere.
+    """
     assert params.cohort_start is not None and params.baseline is not None
     cohort_id = ":".join([outcome, site] + ([provider] if provider else [])
                          + [params.cohort_start.isoformat()])
+    departed = [m for m in members if m.left]
+    members = [m for m in members if not m.left]
     measured = observed(members, params.metric or "binary")
     r = reduction(params.baseline, measured)
     step = step_for(params, r)
@@ -180,7 +217,7 @@ def _cohort_rows(ruleset: Ruleset, outcome: str, params: Offending, site: str,
             f"{f' provider {provider}' if provider else ''} starting {params.cohort_start} to "
             f"{cohort_end(params)} (exclusive); observed {params.metric} {_fmt(measured)} "
             f"over each journey's first {params.window}, baseline {params.baseline}, "
-            f"reduction {_fmt(r)}")
+            f"reduction {_fmt(r)}{_deaths_text(departed, members)}")
     if as_of < evidence_on:
         status, reason, amount = Status.PENDING, "cohort_window_running", None
         text += f" so far; measured on {evidence_on}"
@@ -195,8 +232,8 @@ def _cohort_rows(ruleset: Ruleset, outcome: str, params: Offending, site: str,
         sizes[member.journey.provider] = sizes.get(member.journey.provider, 0) + 1
     shares = split(amount, sizes) if amount is not None else {p: None for p in sorted(sizes)}
     citations = tuple(Citation(m.journey.start.source_id, m.journey.started_on,
-                               f"cohort member {m.history.client}/{m.journey.journey}: "
-                               f"{m.offences} offence(s) in window") for m in members)
+                               f"cohort member {m.name}: {m.offences} offence(s) in window")
+                      for m in members) + _death_citations(departed)
     rows = []
     for payee, share in shares.items():
         explanation = text
@@ -210,3 +247,52 @@ def _cohort_rows(ruleset: Ruleset, outcome: str, params: Offending, site: str,
             amount=share, reason=reason, explanation=explanation, ruleset=ruleset.id,
             provider=payee, site=site, citations=citations, cohort=cohort_id))
     return rows
+
+
+def _deaths_text(departed: list[Member], members: list[Member]) -> str:
+    """Decision 10: which journeys left the cohort and which stayed though the client died."""
+    text = ""
+    if departed:
+        text += (f"; {len(departed)} journey(s) left the cohort, the client having died inside "
+                 "the window with no proven offence in it: "
+                 + ", ".join(f"{m.name} (died {m.died_on})" for m in departed))
+    stayed = [m for m in members if m.died_on is not None]
+    if stayed:
+        text += ("; stayed in the cohort with the offences in their window though the client "
+                 "died inside it: " + ", ".join(
+                     f"{m.name} (died {m.died_on}, {m.offences} offence(s))" for m in stayed))
+    return text
+
+
+def _death_citations(departed: list[Member]) -> tuple[Citation, ...]:
+    cites = []
+    for member in departed:
+        died = member.history.died
+        assert died is not None
+        cites.append(Citation(died.source_id, died.on,
+                              f"cohort member {member.name} left the cohort: died inside its "
+                              "window with no proven offence in it"))
+    return tuple(cites)
+
+
+def journey_finding(history: History, journey: Journey, params: Offending,
+                    as_of: date) -> Finding:
+    """3.1/3.2 cohort: a journey's own row is ``ineligible`` (``cohort_measure``), its payment
+    being the cohort's row; its explanation says whether a death inside the journey's window
+    took it out of the cohort, or left it in with its offences (decision 10)."""
+    text = "this outcome is paid on the cohort measure, not per journey"
+    died_on = died_in_window(history, journey, params)
+    if died_on is None or history.died is None:
+        return Finding(Status.INELIGIBLE, None, "cohort_measure", text)
+    offences = window_offences(history, journey, params, as_of)
+    window = f"{journey.started_on} to {params.window.after(journey.started_on)} (exclusive)"
+    text += f"; the client died on {died_on}, inside the journey's window {window}, "
+    if leaves_cohort(died_on, offences):
+        verdict = "left the cohort: no proven offence in the window"
+        text += "with no proven offence in it, so the journey is left out of its cohort"
+    else:
+        verdict = f"stays in the cohort with its {offences} proven offence(s) in the window"
+        text += (f"after {offences} proven offence(s) in it: the journey stays in its cohort "
+                 "with them")
+    return Finding(Status.INELIGIBLE, None, "cohort_measure", text,
+                   (Citation(history.died.source_id, died_on, f"died; {verdict}"),))

@@ -17,8 +17,7 @@ from decimal import Decimal
 from ledger.durations import Duration
 from ledger.events import RecordEvent
 from ledger.rulesets import OPTIONS, Outcome, Ruleset, select_ruleset
-from projections import offending, treatment
-from projections.cohort import cohort_outcomes
+from projections import cohort, offending, treatment
 from projections.history import build_history
 from projections.model import (
     ClientOutcomes,
@@ -38,15 +37,24 @@ ADULT_AGE = 18
 
 def _offending_initial(history: History, journey: Journey, ruleset: Ruleset,
                        as_of: date) -> Finding:
-    """3.1 offending_initial, individual measure (:mod:`projections.offending`)."""
-    return offending.offending_initial(history, journey, ruleset.outcomes.offending_initial,
-                                       as_of)
+    """3.1 offending_initial: individual measure (:mod:`projections.offending`), or the
+    journey's row of a cohort measure (:mod:`projections.cohort`)."""
+    params = ruleset.outcomes.offending_initial
+    assert params is not None
+    if params.measure == "cohort":
+        return cohort.journey_finding(history, journey, params, as_of)
+    return offending.offending_initial(history, journey, params, as_of)
 
 
 def _offending_final(history: History, journey: Journey, ruleset: Ruleset,
                      as_of: date) -> Finding:
-    """3.2 offending_final, individual measure (:mod:`projections.offending`)."""
-    return offending.offending_final(history, journey, ruleset.outcomes.offending_final, as_of)
+    """3.2 offending_final: individual measure (:mod:`projections.offending`), or the
+    journey's row of a cohort measure (:mod:`projections.cohort`)."""
+    params = ruleset.outcomes.offending_final
+    assert params is not None
+    if params.measure == "cohort":
+        return cohort.journey_finding(history, journey, params, as_of)
+    return offending.offending_final(history, journey, params, as_of)
 
 
 RULES = {**treatment.RULES, "offending_initial": _offending_initial,
@@ -156,7 +164,7 @@ def derive_all(events_by_client: Mapping[str, Sequence[RecordEvent]],
         histories.append(history)
         results.extend(derived.outcomes)
         unruled.extend(derived.unruled)
-    results.extend(cohort_outcomes(histories, list(rulesets), as_of))
+    results.extend(cohort.cohort_outcomes(histories, list(rulesets), as_of))
     return results, unruled
 
 

@@ -101,7 +101,9 @@ def _journeys(registration: ClientHistory.Registered, starts: tuple[TreatmentSta
         if end is not None and end.on < start.on:
             end = None  # a discharge dated before its start cannot end it (import refuses it)
         if died is not None and died.on >= start.on and (end is None or died.on < end.on):
-            end = died  # RULES.md §2: a death closes the open journey on its date
+            # RULES.md §2: a death closes the open journey on its date; when a discharge is not
+            # yet known on K, every journey still open then (decision 17).
+            end = died
         last_day = end.on if end is not None else None
         own_tops = tuple(top for top in tops if top.journey == start.journey
                          and start.on <= top.on and (last_day is None or top.on <= last_day))

@@ -9,6 +9,7 @@ a rule reads it and returns a :class:`Finding`; the outcome engine turns finding
 from __future__ import annotations
 
 from calendar import monthrange
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -140,6 +141,24 @@ class History:
         earlier = [j for j in self.journeys if j.started_on < journey.started_on
                    or (j.started_on == journey.started_on and j.journey < journey.journey)]
         return max(earlier, key=lambda j: (j.started_on, j.journey), default=None)
+
+    def previous_discharge(self, journey: Journey) -> Journey | None:
+        """RULES.md §2 (journeys that overlap as known on K): see :func:`previous_discharge`."""
+        return previous_discharge(self.journeys, journey)
+
+
+def previous_discharge(journeys: Iterable[Journey], journey: Journey) -> Journey | None:
+    """RULES.md §2, decision on journeys that overlap as known on K: the journey whose
+    discharge is "the client's previous discharge" for ``journey`` (1.4, §3 cycles).
+
+    It is the latest discharge dated on or before the journey's start, among the journeys
+    before it; a discharge dated after the journey started is never its previous one (an
+    earlier journey whose discharge was not yet received, or was dated later, is skipped).
+    """
+    key = (journey.started_on, journey.journey)
+    ended = [j for j in journeys if (j.started_on, j.journey) < key
+             and j.discharged_on is not None and j.discharged_on <= journey.started_on]
+    return max(ended, key=lambda j: (j.discharged_on, j.started_on, j.journey), default=None)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from ledger.durations import months
 from ledger.rulesets import Ruleset
-from projections.model import Journey
+from projections.model import Journey, previous_discharge
 
 PENNY = Decimal("0.01")
 
@@ -22,28 +22,30 @@ def assign_cycles(journeys: Sequence[Journey], governing: Mapping[str, Ruleset |
 
     The relapse policy is the one of the ruleset governing the later journey (decision 3);
     ``after_final_window`` starts a new cycle for a journey starting on or after ``D + window``
-    (D the previous journey's discharge, the window that of ``drug_free_final``, 12m where that
+    (D the client's previous discharge, the window that of ``drug_free_final``, 12m where that
     outcome is off); ``every_journey`` gives each journey its own; ``never`` one per client.
     A journey with no ruleset follows the default policy.
     """
     ordered = sorted(journeys, key=lambda j: (j.started_on, j.journey))
     cycles: dict[str, int] = {}
     cycle = 0
-    previous: Journey | None = None
-    for journey in ordered:
+    for number, journey in enumerate(ordered):
         ruleset = governing.get(journey.journey)
-        if previous is None or _starts_new_cycle(previous, journey, ruleset):
+        if number == 0 or _starts_new_cycle(ordered, journey, ruleset):
             cycle += 1
         cycles[journey.journey] = cycle
-        previous = journey
     return cycles
 
 
-def _starts_new_cycle(previous: Journey, journey: Journey, ruleset: Ruleset | None) -> bool:
+def _starts_new_cycle(journeys: Sequence[Journey], journey: Journey,
+                      ruleset: Ruleset | None) -> bool:
+    """§3: D is the client's previous discharge, the latest dated on or before the journey's
+    start (RULES.md §2, decision 17); with none, the journey stays in the cycle before it."""
     policy = ruleset.relapse if ruleset is not None else "after_final_window"
     if policy == "every_journey":
         return True
-    if policy == "never" or previous.discharged_on is None:
+    previous = previous_discharge(journeys, journey)
+    if policy == "never" or previous is None or previous.discharged_on is None:
         return False
     final = ruleset.outcomes.drug_free_final if ruleset is not None else None
     window = final.window if final is not None else months(12)

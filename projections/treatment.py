@@ -193,8 +193,9 @@ def drug_reduction_initial(history: History, journey: Journey, ruleset: Ruleset,
 def planned_discharge_initial(history: History, journey: Journey, ruleset: Ruleset,
                               as_of: date) -> Finding:
     """1.4 planned_discharge_initial: a successful completion of a journey started at least 21
-    days after the client's previous discharge."""
-    previous = history.previous_journey(journey)
+    days after the client's previous discharge (RULES.md §2: the latest discharge dated on or
+    before the journey's start, decision 17)."""
+    previous = history.previous_discharge(journey)
     if previous is not None and previous.discharged_on is not None and \
             journey.started_on < previous.discharged_on + timedelta(days=21):
         return Finding(Status.INELIGIBLE, None, "started_within_21_days",

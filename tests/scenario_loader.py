@@ -3,7 +3,9 @@
 A scenario is readable by a finance analyst: a ``name`` that is a sentence, the ``records``
 in CONTRACT.md's format (``source_id``, ``received_on`` and ``client`` may be left out), an
 optional list of ``ruleset_changes`` (text replacements in the example ruleset), ``as_of``,
-an optional ``known_on``, and ``expect``: the outcomes to check, field by field.
+an optional ``known_on``, and ``expect``: the outcomes to check, field by field (a cohort row
+has ``client: null`` and ``journey: null``; ``explanation_includes`` lists words the explanation
+must contain).
 """
 
 from __future__ import annotations

@@ -94,3 +94,27 @@ def test_a_journey_before_any_ruleset_is_listed_as_unruled(db_url, tmp_path):
     document = pbr("outcomes", "--as-of", "2013-12-31", "--db", db_url, "--json").json()
     assert document["outcomes"] == []
     assert document["unruled"] == [{"client": "C4", "journey": "J1", "started_on": "2012-03-01"}]
+
+
+def test_explain_says_a_journey_left_its_cohort_because_the_client_died_in_the_window(
+        db_url, tmp_path):
+    """RULES.md §4 cohort, decision 10: the journey's own explanation names the death."""
+    from tests.scenario_loader import FOLDER, load_scenario
+
+    scenario = load_scenario(FOLDER / "cohort_death_in_window_leaves_only_an_offence_free_"
+                                      "member_out.yaml")
+    (tmp_path / "rules.toml").write_text(scenario.ruleset)
+    assert pbr("rules", "publish", tmp_path / "rules.toml", "--db", db_url).exit_code == 0
+    write_jsonl(tmp_path / "records.jsonl", scenario.records)
+    assert pbr("import", tmp_path / "records.jsonl", "--db", db_url).exit_code == 0
+    left = pbr("explain", "C1", "--outcome", "offending_final", "--as-of", scenario.as_of,
+               "--db", db_url)
+    assert left.exit_code == 0, left.stderr
+    assert "so the journey is left out of its cohort" in left.stdout
+    assert "record died-2 (2012-12-01): died; left the cohort" in left.stdout
+    stayed = pbr("explain", "C2", "--outcome", "offending_final", "--as-of", scenario.as_of,
+                 "--db", db_url)
+    assert "the journey stays in its cohort with them" in stayed.stdout
+    alive = pbr("explain", "C4", "--outcome", "offending_final", "--as-of", scenario.as_of,
+                "--db", db_url)
+    assert "died" not in alive.stdout

@@ -182,3 +182,48 @@ def test_a_journey_under_a_ruleset_with_another_cohort_start_is_not_in_this_coho
                            date(2015, 5, 1))  # after the later cohort's evidence date too
     assert sorted((r.ruleset, r.explanation.split(" at site")[0]) for r in rows) == [
         ("cohort-2012", "cohort of 2 journeys"), ("cohort-2012-b", "cohort of 2 journeys")]
+
+
+def _died(name, on, offences=0):
+    """A cohort member (started 2012-06-01, window to 2013-06-01) whose client died on ``on``."""
+    alive = client(name, offences)
+    events = [alive.registration, alive.journeys[0].start, *alive.offences,
+              record("died", client=name, on=on, source_id=f"{name}d")]
+    return build_history(events, AFTER, AFTER)
+
+
+def test_a_member_who_offended_and_then_died_inside_the_window_stays_with_the_offence():
+    histories = cohort(0, 1) + [_died("x", "2012-12-01", offences=1)]
+    rows = cohort_outcomes(histories, [ruleset()], AFTER)  # 0.5 vs 0.5: r = 0
+    assert rows[0].reason == "reduction_below_first_step"
+    assert "cohort of 2 journeys" in rows[0].explanation
+    assert "though the client died inside it: x/J1 (died 2012-12-01, 1 offence(s))" in \
+        rows[0].explanation
+
+
+def test_a_member_who_died_on_the_window_end_or_later_stays():
+    histories = cohort(1, 0) + [_died("w", "2013-06-01"), _died("v", "2013-09-01")]
+    rows = cohort_outcomes(histories, [ruleset()], AFTER)  # 1/3 vs 0.5: r = 1/3
+    assert rows[0].amount == Decimal("30000.00")
+    assert "cohort of 3 journeys" in rows[0].explanation
+    assert "left the cohort" not in rows[0].explanation
+
+
+def test_the_member_who_left_is_named_and_its_death_cited():
+    histories = cohort(0, 1) + [_died("d", "2012-12-01")]
+    row = cohort_outcomes(histories, [ruleset()], AFTER)[0]
+    assert "cohort of 1 journeys" in row.explanation
+    assert "left the cohort, the client having died inside the window with no proven offence " \
+        "in it: d/J1 (died 2012-12-01)" in row.explanation
+    assert ("dd", date(2012, 12, 1)) in [(c.source_id, c.on) for c in row.citations]
+
+
+def test_a_cohort_whose_every_member_left_has_no_row():
+    assert cohort_outcomes([_died("d", "2012-12-01")], [ruleset()], AFTER) == []
+
+
+def test_pay_if_died_does_not_keep_an_offence_free_death_in_the_cohort():
+    text = RULESET_TEXT.format(metric="binary", baseline="0.5", by="site")
+    paying = parse_ruleset(text.replace('sites = ["*"]', 'sites = ["*"]\npay_if_died = true'))
+    rows = cohort_outcomes(cohort(1, 1) + [_died("d", "2012-12-01")], [paying], AFTER)
+    assert rows[0].reason == "reduction_below_first_step"  # 1/2 vs 0.5, without the death

@@ -1,4 +1,7 @@
-"""Every scenario of ``tests/scenarios`` through the command line: import, publish, outcomes."""
+"""Every scenario of ``tests/scenarios`` through the command line: import, publish, outcomes.
+
+Each runs on SQLite and, when ``PBR_TEST_POSTGRES_URL`` is set, on PostgreSQL (``db_url``).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,7 @@ from tests.scenario_loader import Scenario, all_scenarios
 SCENARIOS = all_scenarios()
 
 
-def _outcomes(scenario: Scenario, tmp_path) -> list[dict]:
-    db = f"sqlite:///{tmp_path / 'pbr.db'}"
+def _outcomes(scenario: Scenario, tmp_path, db: str) -> list[dict]:
     (tmp_path / "rules.toml").write_text(scenario.ruleset)
     published = pbr("rules", "publish", tmp_path / "rules.toml", "--db", db)
     assert published.exit_code == 0, published.stderr
@@ -30,8 +32,8 @@ def _outcomes(scenario: Scenario, tmp_path) -> list[dict]:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.path.stem for s in SCENARIOS])
-def test_scenario(scenario: Scenario, tmp_path):
-    outcomes = _outcomes(scenario, tmp_path)
+def test_scenario(scenario: Scenario, tmp_path, db_url: str):
+    outcomes = _outcomes(scenario, tmp_path, db_url)
     for expected in scenario.expect:
         client = expected.get("client", "C1")
         journey = expected.get("journey", "J1")
@@ -41,6 +43,12 @@ def test_scenario(scenario: Scenario, tmp_path):
         row = found[0]
         for field, value in expected.items():
             if field in ("client", "journey", "outcome"):
+                continue
+            if field == "explanation_includes":
+                for words in value:
+                    assert words in row["explanation"], (
+                        f"{scenario.name}: {expected['outcome']} explanation lacks {words!r} "
+                        f"({row['explanation']})")
                 continue
             if field == "instalments":
                 got = [{k: i[k] for k in v} for i, v in zip(row["instalments"], value,

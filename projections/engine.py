@@ -10,7 +10,7 @@ clock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -84,6 +84,7 @@ class RulesetTerms:
         self.outcomes = tuple(_terms(ruleset, outcome)
                               for outcome in ruleset.outcomes.switched_on())
         self._amounts: dict[tuple[str, int | None], Decimal] = {}
+        self._shares: dict[tuple[Decimal, int], list[Decimal]] = {}
 
     def amount(self, terms: Terms, band: int | None) -> Decimal:
         """RULES.md §6: the outcome's tariff times the band's multiplier, to the penny."""
@@ -91,6 +92,13 @@ class RulesetTerms:
         if key not in self._amounts:
             self._amounts[key] = self.ruleset.amount(terms.tariff, band)
         return self._amounts[key]
+
+    def shares(self, amount: Decimal, count: int) -> list[Decimal]:
+        """1.2 instalments: :func:`split_instalments`, remembered (few amounts recur)."""
+        key = (amount, count)
+        if key not in self._shares:
+            self._shares[key] = split_instalments(amount, count)
+        return self._shares[key]
 
 
 def _terms(ruleset: Ruleset, outcome: str) -> Terms:
@@ -214,7 +222,9 @@ def _finding(history: History, journey: Journey, ruleset: Ruleset, outcome: str)
     finding = RULES[outcome](history, journey, ruleset, history.as_of)
     if finding.status is Status.ACHIEVED and (finding.evidence_on is None
                                               or finding.evidence_on > history.as_of):
-        return replace(finding, status=Status.PENDING)  # §4: nothing achieved by a later fact
+        # §4: nothing achieved by a later fact.
+        return Finding(Status.PENDING, finding.evidence_on, finding.reason, finding.explanation,
+                       finding.citations, finding.instalments)
     return finding
 
 
@@ -224,9 +234,10 @@ def _with_instalments(finding: Finding, count: int) -> Finding:
     status."""
     if not count or finding.instalments:
         return finding
-    return replace(finding, instalments=tuple(
-        InstalmentFinding(n, finding.status, None, finding.reason, finding.explanation)
-        for n in range(1, count + 1)))
+    return Finding(finding.status, finding.evidence_on, finding.reason, finding.explanation,
+                   finding.citations, tuple(
+                       InstalmentFinding(n, finding.status, None, finding.reason,
+                                         finding.explanation) for n in range(1, count + 1)))
 
 
 def _units(journey: Journey, outcome: str, finding: Finding) -> list[Unit]:
@@ -347,7 +358,7 @@ def _result(history: History, draft: Draft) -> OutcomeResult:
             explanation=unit.explanation, ruleset=draft.priced.ruleset.id,
             provider=journey.provider, site=history.site, citations=draft.finding.citations,
             cycle=draft.cycle)
-    shares = split_instalments(amount, len(draft.units))
+    shares = draft.priced.shares(amount, len(draft.units))
     instalments = tuple(_instalment(unit, share, terms.lag) for unit, share in
                         zip(draft.units, shares, strict=True))
     status, evidence_on, payable_on, total, reason, explanation = _roll_up(instalments,

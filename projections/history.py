@@ -58,11 +58,17 @@ def build_history(events: Iterable[RecordEvent], known_on: date, as_of: date) ->
     if not registrations:
         return None
     registration = min(registrations, key=lambda e: (e.received_on, e.source_id))
-    facts = sorted((e for e in kept if not isinstance(e, ClientHistory.Registered)
-                    and _own_date(e) <= as_of), key=_order)
+    dated = sorted(((key, e) for e in kept if not isinstance(e, ClientHistory.Registered)
+                    and (key := _order(e))[0] <= as_of), key=lambda pair: pair[0])
+    by_type: dict[type, list[RecordEvent]] = {}
+    for _, event in dated:  # each kind of fact once, in date order
+        by_type.setdefault(type(event), []).append(event)
 
     def of(kind: type) -> tuple:
-        return tuple(e for e in facts if isinstance(e, kind))
+        found = [events for cls, events in by_type.items() if issubclass(cls, kind)]
+        if len(found) == 1:
+            return tuple(found[0])
+        return tuple(sorted((e for events in found for e in events), key=_order))
 
     died = next(iter(of(Died)), None)
     journeys = _journeys(registration, of(TreatmentStarted), of(Discharged), of(TopRecorded), died)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 
 from ledger.events import (
     BenefitsEnded,
@@ -66,7 +67,7 @@ class Journey:
     tops: tuple[TopRecorded, ...]
     discharge: Discharged | Died | None
 
-    @property
+    @cached_property
     def substances(self) -> frozenset[str]:
         return frozenset(self.start.substances)
 
@@ -89,7 +90,16 @@ class Journey:
         return self.started_on <= day and (self.discharged_on is None or day < self.discharged_on)
 
     def tops_at(self, stage: str) -> tuple[TopRecorded, ...]:
-        return tuple(top for top in self.tops if top.stage == stage)
+        """The journey's TOPs of one stage, in date order (source id breaks a tie)."""
+        return self._by_stage.get(stage, ())
+
+    @cached_property
+    def _by_stage(self) -> dict[str, tuple[TopRecorded, ...]]:
+        """The journey's TOPs by stage, sorted once: every outcome asks for them."""
+        stages: dict[str, list[TopRecorded]] = {}
+        for top in sorted(self.tops, key=lambda t: (t.on, t.source_id)):
+            stages.setdefault(top.stage, []).append(top)
+        return {stage: tuple(tops) for stage, tops in stages.items()}
 
 
 @dataclass(frozen=True)

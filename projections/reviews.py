@@ -18,9 +18,9 @@ Condition = Callable[[TopRecorded], bool]
 TWELVE_MONTHS = months(12)
 
 
-def reviews(journey: Journey) -> list[TopRecorded]:
+def reviews(journey: Journey) -> tuple[TopRecorded, ...]:
     """The journey's review-stage TOPs in date order (source id breaks a tie)."""
-    return sorted(journey.tops_at("review"), key=lambda top: (top.on, top.source_id))
+    return journey.tops_at("review")
 
 
 def is_qualifying_pair(first: TopRecorded, second: TopRecorded, condition: Condition,
@@ -43,5 +43,5 @@ def first_qualifying_pair(journey: Journey, condition: Condition, min_review_gap
 
 def start_top(journey: Journey) -> TopRecorded | None:
     """The journey's start TOP: its first start-stage TOP."""
-    starts = sorted(journey.tops_at("start"), key=lambda top: (top.on, top.source_id))
+    starts = journey.tops_at("start")  # in date order
     return starts[0] if starts else None

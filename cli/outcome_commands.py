@@ -85,7 +85,7 @@ def outcomes(
 ) -> None:
     """Every outcome of every journey, as of a date with the knowledge of a date."""
     as_of_date, known_on_date = dates(as_of, known_on)
-    ledger = open_ledger(db)
+    ledger = open_ledger(db, create=False)
     if client is not None:
         derived = _client_outcomes(ledger, client, as_of_date, known_on_date)
         results, unruled = list(derived.outcomes), list(derived.unruled)
@@ -120,7 +120,7 @@ def explain(
     if outcome is not None and outcome not in OPTIONS:
         fail(f"--outcome: {outcome!r} is not an outcome ({', '.join(OPTIONS)})")
     as_of_date, known_on_date = dates(as_of, known_on)
-    derived = _client_outcomes(open_ledger(db), client, as_of_date, known_on_date)
+    derived = _client_outcomes(open_ledger(db, create=False), client, as_of_date, known_on_date)
     results = [r for r in derived.outcomes if outcome is None or r.outcome == outcome]
     if as_json:
         print_json({"client": client, "as_of": as_of_date, "known_on": known_on_date,
@@ -182,7 +182,7 @@ def clock(
     """The offending clock of each journey: every start, each reset with the offence behind it,
     and the target date."""
     as_of_date, known_on_date = dates(as_of, known_on)
-    ledger = open_ledger(db)
+    ledger = open_ledger(db, create=False)
     history = build_history(ledger.client_events(client), known_on_date, as_of_date)
     if history is None:
         fail(f"CLIENT: no client {client!r} is registered as known on {known_on_date}")

@@ -56,7 +56,7 @@ def rebuild(
 @app.command("status")
 def status(db: DbOption = None, as_json: JsonOption = False) -> int:
     """Where the projection stands: its date, its position and how far behind the ledger it is."""
-    ledger = open_ledger(db)
+    ledger = open_ledger(db, create=False)
     try:
         current = Projection(ledger).status()
     except ProjectionMissing as missing:

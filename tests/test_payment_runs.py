@@ -169,7 +169,8 @@ def test_an_upheld_dispute_is_paid_once_as_an_adjustment_in_the_next_run(example
                 "--evidence", "LASARS-2012-0042", "--db", example5)
     assert noted.exit_code == 0
     resolved = pbr("disputes", "resolve", dispute, "--resolution", "upheld", "--amount",
-                   "250.00", "--reason", "band 2 confirmed", "--db", example5)
+                   "250.00", "--reason", "band 2 confirmed", "--on", "2013-08-01",
+                   "--db", example5)
     assert resolved.exit_code == 0, resolved.stderr
     second = run(example5, "2013-09-30")
     assert summary(second) == [("offending_initial", None, "adjustment", "250.00")]

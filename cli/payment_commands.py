@@ -123,8 +123,10 @@ def list_runs(db: DbOption = None, as_json: JsonOption = False) -> None:
 def show(
     run_id: RunArgument,
     output_format: Annotated[str | None, typer.Option(
-        "--format", help="Write a statement file: csv or xlsx (with --output).")] = None,
-    output: Annotated[Path | None, typer.Option("--output", help="The statement file.")] = None,
+        "--format", help="Write a statement: csv (a folder of inputs.csv, lines.csv, "
+                         "totals.csv) or xlsx (with --output).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", help="The statement: a folder for csv, a file for xlsx.")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -80,8 +80,10 @@ def follow(
         "--for", help="Stop after this many seconds (default: until interrupted).",
         show_default=False)] = None,
     db: DbOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Keep the tables current as records arrive (PostgreSQL: woken by the ledger's NOTIFY)."""
+    """Keep the tables current as records arrive (PostgreSQL: woken by the ledger's NOTIFY).
+    With --json, print one document when it stops: where it started and stopped."""
     ledger = open_ledger(db)
     if ledger.datastore.engine.dialect.name != "postgresql":
         ledger.close()
@@ -97,8 +99,12 @@ def follow(
     stop = _stop_on_terminate()
     with ledger.recorder.subscribe(gt=position) as subscription:
         _follow(projection, subscription, deadline, stop)
-    typer.echo(f"stopped at position {projection.position()}", err=True)
+    stopped = projection.position()
+    typer.echo(f"stopped at position {stopped}", err=True)
     ledger.close()
+    if as_json:
+        print_json({"followed_from": position, "stopped_at": stopped,
+                    "applied": stopped - position})
 
 
 def _follow(projection: Projection, subscription: Any, deadline: float | None,

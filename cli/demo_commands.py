@@ -68,7 +68,7 @@ def demo(
             try:
                 run = take_run(ledger, quarter_end, quarter_end + KNOWLEDGE_DELAY)
             except Refused as refused:
-                fail(str(refused))
+                fail(f"{refused} ({refused.code})")
             runs.append(run_json(run))
     identical_all = True
     for run in runs:

@@ -85,7 +85,7 @@ def raise_command(
                                 by=by or _default_by(), run_id=run, line=line, client=client,
                                 journey=journey, outcome=outcome, instalment=instalment)
     except DisputeRefused as refused:
-        fail(str(refused))
+        fail(f"{refused} ({refused.code})")
     if as_json:
         print_json(dispute_json(dispute))
     else:
@@ -111,7 +111,7 @@ def note(
         dispute = note_dispute(ledger, dispute_id, noted_on, text, list(evidence or []),
                                today=today, by=by or _default_by())
     except DisputeRefused as refused:
-        fail(str(refused))
+        fail(f"{refused} ({refused.code})")
     if as_json:
         print_json(dispute_json(dispute))
     else:
@@ -142,7 +142,7 @@ def resolve(
         dispute = resolve_dispute(ledger, dispute_id, resolved_on, resolution, value, reason,
                                   today=today, by=by or _default_by())
     except DisputeRefused as refused:
-        fail(str(refused))
+        fail(f"{refused} ({refused.code})")
     if as_json:
         print_json(dispute_json(dispute))
         return

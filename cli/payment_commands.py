@@ -73,7 +73,7 @@ def run_command(
     try:
         run = (preview_run if preview else take_run)(ledger, as_of_date, known_on_date)
     except Refused as refused:
-        fail(str(refused))
+        fail(f"{refused} ({refused.code})")
     if as_json:
         print_json({**run_json(run), "preview": preview})
         return
@@ -221,7 +221,7 @@ def diff(
     try:
         differences = diff_run(ledger, run, now)
     except Refused as refused:
-        fail(str(refused))
+        fail(f"{refused} ({refused.code})")
     if as_json:
         print_json({"run": run.run_id, "known_on": now, "differences": differences})
         return

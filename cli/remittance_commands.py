@@ -47,7 +47,7 @@ def reconcile_command(
     try:
         rows = reconcile(open_ledger(db, create=False), run)
     except Refused as refused:
-        fail(str(refused))
+        fail(f"{refused} ({refused.code})")
     open_differences = [row for row in rows if row["difference"] != 0]
     if as_json:
         print_json({"reconciled": not open_differences,

@@ -107,7 +107,7 @@ def _entitlement_target(ledger: Ledger, provider: str, raised_on: date, today: d
                         client: str, outcome: str, journey: str | None,
                         instalment: int | None) -> dict[str, Any]:
     """An entitlement of a journey the provider provides, named without doubt (payments
-    decisions 12-14), disputed on or after its journey's start."""
+    decisions 13, 15), disputed on or after its journey's start."""
     if outcome not in OPTIONS:
         raise DisputeRefused(UNKNOWN_OUTCOME, f"--outcome: {outcome!r} is not an outcome")
     events = ledger.client_events(client)
@@ -144,7 +144,7 @@ def _the_outcome(results: tuple[OutcomeResult, ...], client: str, outcome: str,
 
 
 def _eligible(result: OutcomeResult, instalment: int | None) -> None:
-    """Payments decision 13: an ineligible outcome or instalment earns nothing to dispute."""
+    """Payments decision 14: an ineligible outcome or instalment earns nothing to dispute."""
     status = result.status
     if instalment is not None:
         match = [i for i in result.instalments or () if i.n == instalment]

@@ -11,7 +11,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from ledger.records import iso_date
-from ledger.store import Ledger
+from ledger.store import Ledger, LedgerMissing
 
 DbOption = Annotated[str | None, typer.Option(
     "--db", help="SQLAlchemy URL of the ledger (default: $PBR_DB, else sqlite:///pbr.db).",
@@ -27,9 +27,13 @@ def fail(message: str) -> NoReturn:
     raise UsageProblem(message)
 
 
-def open_ledger(db: str | None) -> Ledger:
+def open_ledger(db: str | None, create: bool = True) -> Ledger:
+    """The ledger at ``--db``. Reading commands pass ``create=False``: a ledger that does not
+    exist is then an error (exit 2), not a new empty one."""
     try:
-        return Ledger(db)
+        return Ledger(db, create=create)
+    except LedgerMissing as missing:
+        fail(str(missing))
     except Exception as error:  # the database cannot be opened: say which and why, in one line
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         fail(f"cannot open the ledger database: {reason}")

@@ -13,15 +13,15 @@ from typing import Annotated, TextIO
 
 import typer
 
-from cli.common import fail, print_json, table
+from cli.common import fail, open_ledger, print_json, table
 from cli.outcome_commands import outcome_json
 from cli.payment_commands import run_json
 from cli.report import html_report
 from ledger.importer import Importer
+from ledger.refusals import Refused
 from ledger.rulesets import OPTIONS, example_ruleset_text
-from ledger.runs import RunRefused, find_run, replay_run, take_run
+from ledger.runs import find_run, replay_run, take_run
 from ledger.simulation import write_pilot
-from ledger.store import Ledger
 from projections.engine import derive_all
 from projections.payments import lines_digest
 
@@ -29,6 +29,7 @@ QUARTER_ENDS = [date(2012, 6, 30), date(2012, 9, 30), date(2012, 12, 31), date(2
                 date(2013, 6, 30), date(2013, 9, 30), date(2013, 12, 31), date(2014, 3, 31),
                 date(2014, 6, 30), date(2014, 9, 30), date(2014, 12, 31), date(2015, 3, 31)]
 KNOWLEDGE_DELAY = timedelta(weeks=4)
+OUTCOME_COLUMNS = ("outcome", "option", "achieved", "failed", "pending", "ineligible")
 
 
 def demo(
@@ -36,20 +37,24 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Simulation seed.")] = 1,
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")]
     = Path("pbr-demo"),
+    db: Annotated[str | None, typer.Option(
+        "--db", help="SQLAlchemy URL of an empty ledger to use (default: a new SQLite file "
+                     "OUT/pbr-demo.db, replacing the last demo's).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> int:
     """Simulate a pilot, import it, publish the example ruleset, take and replay quarterly
     payment runs 2012-Q2 to 2015-Q1, and write an HTML report."""
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    database = out / "pbr-demo.db"
-    for stale in out.glob("pbr-demo.db*"):
-        stale.unlink()
+    database: str | Path = db or out / "pbr-demo.db"
+    if db is None:
+        for stale in out.glob("pbr-demo.db*"):
+            stale.unlink()
     say = (lambda _: None) if as_json else (lambda text: typer.echo(text, err=True))
     records = out / "pilot.jsonl"
     say(f"simulating {clients:,} clients (seed {seed})…")
     count = write_pilot(clients, seed, records)
-    ledger = Ledger(f"sqlite:///{database.resolve()}")
+    ledger = open_ledger(db or f"sqlite:///{Path(database).resolve()}")
     ledger.publish_ruleset(example_ruleset_text())
     with typer.progressbar(length=count, label="importing", file=_progress_file(as_json)) as bar:
         report = Importer(ledger).run([records], progress=bar.update)
@@ -62,8 +67,8 @@ def demo(
         for quarter_end in quarters:
             try:
                 run = take_run(ledger, quarter_end, quarter_end + KNOWLEDGE_DELAY)
-            except RunRefused as refused:
-                fail(str(refused))
+            except Refused as refused:
+                fail(f"{refused} ({refused.code})")
             runs.append(run_json(run))
     identical_all = True
     for run in runs:
@@ -84,13 +89,16 @@ def demo(
                     "all_replays_identical": identical_all, "report": str(html),
                     "database": str(database), "seconds": round(seconds, 1),
                     "quarters": [dict(zip(["quarter", "payments", "clawbacks", "net", "lines",
-                                           "replay"], row, strict=True)) for row in summary]})
+                                           "replay"], row, strict=True)) for row in summary],
+                    "outcomes": [{"outcome": row[0], "option": row[1],
+                                  **{status: int(count) for status, count in
+                                     zip(OUTCOME_COLUMNS[2:], row[2:], strict=True)}}
+                                 for row in outcome_rows]})
     else:
         typer.echo(table(summary, ["quarter", "payments", "clawbacks", "net", "lines",
                                    "replay"]))
         typer.echo("")
-        typer.echo(table(outcome_rows, ["outcome", "option", "achieved", "failed", "pending",
-                                        "ineligible"]))
+        typer.echo(table(outcome_rows, list(OUTCOME_COLUMNS)))
         typer.echo(f"\n{count:,} records, {len(runs)} runs, every replay "
                    f"{'identical' if identical_all else 'NOT identical'}; "
                    f"report: {html}; ledger: {database}; {seconds:.1f} s")

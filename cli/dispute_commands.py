@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -9,14 +10,23 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, parse_date, print_json, table
-from ledger.rulesets import OPTIONS
-from ledger.runs import Dispute, find_run, raise_dispute, read_dispute, read_disputes
-from projections.payments import line_json
+from ledger.dispute_events import Dispute
+from ledger.disputes import (
+    DisputeRefused,
+    note_dispute,
+    raise_dispute,
+    read_dispute,
+    read_disputes,
+    resolve_dispute,
+)
 
 app = typer.Typer(help="Raise, note, resolve, list and show disputes.", no_args_is_help=True)
 DisputeArgument = Annotated[str, typer.Argument(metavar="DISPUTE", show_default=False)]
 OnOption = Annotated[str | None, typer.Option("--on", help="The date (default today).",
                                               show_default=False)]
+ByOption = Annotated[str | None, typer.Option(
+    "--by", help="Who acts, recorded in the ledger (default: the operating system user).",
+    show_default=False)]
 
 
 def dispute_json(dispute: Dispute) -> dict[str, Any]:
@@ -24,9 +34,24 @@ def dispute_json(dispute: Dispute) -> dict[str, Any]:
             "raised_on": dispute.raised_on, "reason": dispute.reason, "run": dispute.run_id,
             "line": dispute.line, "client": dispute.client, "journey": dispute.journey,
             "outcome": dispute.outcome, "instalment": dispute.instalment, "site": dispute.site,
+            "raised_by": dispute.raised_by,
             "notes": dispute.notes, "status": dispute.resolution or "open",
             "amount": None if dispute.amount is None else str(dispute.amount),
-            "resolution_reason": dispute.resolution_reason, "resolved_on": dispute.resolved_on}
+            "resolution_reason": dispute.resolution_reason, "resolved_on": dispute.resolved_on,
+            "resolved_by": dispute.resolved_by}
+
+
+def _today() -> date:
+    """The day the command runs: read once here and given to the ledger's services."""
+    return date.today()
+
+
+def _default_by() -> str:
+    """Payments decision 16: who acts, by default the operating system's user name."""
+    try:
+        return getpass.getuser() or "cli"
+    except (KeyError, OSError):
+        return "cli"
 
 
 @app.command("raise")
@@ -38,38 +63,29 @@ def raise_command(
     line: Annotated[int | None, typer.Option("--line", help="The run line (1 = first).")] = None,
     client: Annotated[str | None, typer.Option("--client", help="Or an entitlement's client")]
     = None,
-    journey: Annotated[str | None, typer.Option("--journey")] = None,
-    outcome: Annotated[str | None, typer.Option("--outcome")] = None,
-    instalment: Annotated[int | None, typer.Option("--instalment")] = None,
+    journey: Annotated[str | None, typer.Option(
+        "--journey", help="The entitlement's journey (needed when the client has more than one "
+                          "journey with the outcome).")] = None,
+    outcome: Annotated[str | None, typer.Option(
+        "--outcome", help="The entitlement's outcome slug, e.g. offending_final.")] = None,
+    instalment: Annotated[int | None, typer.Option(
+        "--instalment", help="The instalment number, for an outcome paid in instalments.")]
+    = None,
     on: OnOption = None,
+    by: ByOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Raise a dispute of a run line (--run, --line) or an entitlement (--client ...)."""
+    today = _today()
+    raised_on = parse_date(on, "--on") or today
     ledger = open_ledger(db)
-    target: dict[str, Any] = {"client": client, "journey": journey, "outcome": outcome,
-                              "instalment": instalment, "site": None, "run_id": run,
-                              "line": line}
-    if run is not None:
-        recorded = find_run(ledger, run)
-        if recorded is None:
-            fail(f"--run: no payment run {run!r}")
-        if line is None or not 1 <= line <= len(recorded.lines):
-            fail(f"--line: run {run} has lines 1 to {len(recorded.lines)}")
-        row = line_json(recorded.lines[line - 1])
-        target.update({k: row[k] for k in ("client", "journey", "outcome", "instalment",
-                                           "site")})
-    elif client is None or outcome is None:
-        fail("name a run line (--run and --line) or an entitlement (--client and --outcome)")
-    elif outcome not in OPTIONS:
-        fail(f"--outcome: {outcome!r} is not an outcome")
-    else:
-        history = ledger.client(client)
-        if history is None:
-            fail(f"--client: no client {client!r} is registered")
-        target["site"] = history.site
-    dispute = raise_dispute(ledger, provider, parse_date(on, "--on") or date.today(), reason,
-                            **target)
+    try:
+        dispute = raise_dispute(ledger, provider, raised_on, reason, today=today,
+                                by=by or _default_by(), run_id=run, line=line, client=client,
+                                journey=journey, outcome=outcome, instalment=instalment)
+    except DisputeRefused as refused:
+        fail(f"{refused} ({refused.code})")
     if as_json:
         print_json(dispute_json(dispute))
     else:
@@ -83,14 +99,23 @@ def note(
     evidence: Annotated[list[str] | None, typer.Option(
         "--evidence", help="An evidence reference (repeatable).")] = None,
     on: OnOption = None,
+    by: ByOption = None,
     db: DbOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Add a note and evidence references to an open dispute."""
+    today = _today()
+    noted_on = parse_date(on, "--on") or today
     ledger = open_ledger(db)
-    dispute = _open_dispute(ledger, dispute_id)
-    dispute.note(parse_date(on, "--on") or date.today(), text, list(evidence or []))
-    ledger.save(dispute)
-    typer.echo(f"noted on dispute {dispute_id}")
+    try:
+        dispute = note_dispute(ledger, dispute_id, noted_on, text, list(evidence or []),
+                               today=today, by=by or _default_by())
+    except DisputeRefused as refused:
+        fail(f"{refused} ({refused.code})")
+    if as_json:
+        print_json(dispute_json(dispute))
+    else:
+        typer.echo(f"noted on dispute {dispute_id}")
 
 
 @app.command("resolve")
@@ -103,47 +128,42 @@ def resolve(
         "--amount", help="The adjustment in pounds, e.g. 250.00 or -100.00 (upheld only).")]
     = None,
     on: OnOption = None,
+    by: ByOption = None,
     db: DbOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Resolve a dispute: upheld with an adjustment paid in the next run, or rejected."""
-    if resolution not in ("upheld", "rejected"):
-        fail("--resolution: upheld or rejected")
-    value = _amount(amount, resolution)
+    """Resolve a dispute: upheld with an adjustment paid in the first run that reaches the
+    resolution date, or rejected."""
+    today = _today()
+    resolved_on = parse_date(on, "--on") or today
+    value = _amount(amount)
     ledger = open_ledger(db)
-    dispute = _open_dispute(ledger, dispute_id)
-    dispute.resolve(parse_date(on, "--on") or date.today(), resolution, value, reason)
-    ledger.save(dispute)
-    typer.echo(f"dispute {dispute_id} {resolution}"
-               + (f": adjustment {value} in the next run" if resolution == "upheld" else ""))
-
-
-def _amount(amount: str | None, resolution: str) -> Decimal:
-    if resolution == "rejected":
-        if amount is not None:
-            fail("--amount: a rejected dispute has no adjustment")
-        return Decimal("0.00")
     try:
-        value = Decimal(amount or "")
+        dispute = resolve_dispute(ledger, dispute_id, resolved_on, resolution, value, reason,
+                                  today=today, by=by or _default_by())
+    except DisputeRefused as refused:
+        fail(f"{refused} ({refused.code})")
+    if as_json:
+        print_json(dispute_json(dispute))
+        return
+    typer.echo(f"dispute {dispute_id} {resolution}"
+               + (f": adjustment {dispute.amount} in the first run recorded from now on whose "
+                  f"knowledge date is {resolved_on} or later" if resolution == "upheld" else ""))
+
+
+def _amount(amount: str | None) -> Decimal | None:
+    if amount is None:
+        return None
+    try:
+        return Decimal(amount)
     except InvalidOperation:
-        fail("--amount: an upheld dispute needs an amount in pounds, e.g. 250.00")
-    if not value.is_finite() or value != value.quantize(Decimal("0.01")):
-        fail("--amount: whole pence, e.g. 250.00")
-    return value.quantize(Decimal("0.01"))
-
-
-def _open_dispute(ledger: Any, dispute_id: str) -> Dispute:
-    dispute = read_dispute(ledger, dispute_id)
-    if dispute is None:
-        fail(f"DISPUTE: no dispute {dispute_id!r}")
-    if dispute.resolution is not None:
-        fail(f"DISPUTE: {dispute_id} is already resolved ({dispute.resolution})")
-    return dispute
+        fail(f"--amount: {amount!r} is not an amount in pounds, e.g. 250.00")
 
 
 @app.command("list")
 def list_disputes(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Every dispute and where it stands."""
-    disputes = read_disputes(open_ledger(db))
+    disputes = read_disputes(open_ledger(db, create=False))
     if as_json:
         print_json({"disputes": [dispute_json(d) for d in disputes]})
         return
@@ -157,7 +177,7 @@ def list_disputes(db: DbOption = None, as_json: JsonOption = False) -> None:
 @app.command("show")
 def show(dispute_id: DisputeArgument, db: DbOption = None, as_json: JsonOption = False) -> None:
     """One dispute: what was disputed, every note, and the resolution."""
-    dispute = read_dispute(open_ledger(db), dispute_id)
+    dispute = read_dispute(open_ledger(db, create=False), dispute_id)
     if dispute is None:
         fail(f"DISPUTE: no dispute {dispute_id!r}")
     document = dispute_json(dispute)
@@ -168,5 +188,6 @@ def show(dispute_id: DisputeArgument, db: DbOption = None, as_json: JsonOption =
         if key != "notes":
             typer.echo(f"{key}: {'' if value is None else value}")
     for item in dispute.notes:
-        typer.echo(f"note {item['on']}: {item['note']} (evidence: "
+        who = f" by {item['by']}" if item.get("by") else ""
+        typer.echo(f"note {item['on']}{who}: {item['note']} (evidence: "
                    f"{', '.join(item['evidence']) or '-'})")

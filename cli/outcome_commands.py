@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, parse_date, print_json, table
+from ledger.explanations import Explanation, explain_client
 from ledger.rulesets import OPTIONS
 from ledger.store import Ledger
 from ledger.views import Projection
@@ -52,7 +53,8 @@ def outcome_json(result: OutcomeResult) -> dict[str, Any]:
 
 
 def citations_json(result: OutcomeResult) -> list[dict[str, Any]]:
-    return [{"source_id": c.source_id, "on": c.on, "what": c.what} for c in result.citations]
+    return [{"source_id": c.source_id, "on": c.on, "received_on": c.received_on, "what": c.what}
+            for c in result.citations]
 
 
 def unruled_json(unruled: Unruled) -> dict[str, Any]:
@@ -85,7 +87,7 @@ def outcomes(
 ) -> None:
     """Every outcome of every journey, as of a date with the knowledge of a date."""
     as_of_date, known_on_date = dates(as_of, known_on)
-    ledger = open_ledger(db)
+    ledger = open_ledger(db, create=False)
     if client is not None:
         derived = _client_outcomes(ledger, client, as_of_date, known_on_date)
         results, unruled = list(derived.outcomes), list(derived.unruled)
@@ -120,24 +122,33 @@ def explain(
     if outcome is not None and outcome not in OPTIONS:
         fail(f"--outcome: {outcome!r} is not an outcome ({', '.join(OPTIONS)})")
     as_of_date, known_on_date = dates(as_of, known_on)
-    derived = _client_outcomes(open_ledger(db), client, as_of_date, known_on_date)
-    results = [r for r in derived.outcomes if outcome is None or r.outcome == outcome]
+    explained = explain_client(open_ledger(db, create=False), client, as_of_date, known_on_date,
+                               outcome)
+    if explained is None:
+        fail(f"CLIENT: no client {client!r} is registered as known on {known_on_date}")
     if as_json:
         print_json({"client": client, "as_of": as_of_date, "known_on": known_on_date,
-                    "outcomes": [{**outcome_json(r), "citations": citations_json(r)}
-                                 for r in results],
-                    "unruled": [unruled_json(u) for u in derived.unruled]})
+                    "outcomes": [{**outcome_json(e.result), "citations": citations_json(e.result),
+                                  "retractions": list(e.retractions),
+                                  "runs": [_run_line_json(line) for line in e.run_lines]}
+                                 for e in explained.explanations],
+                    "unruled": [unruled_json(u) for u in explained.unruled]})
         return
     typer.echo(f"client {client}, as of {as_of_date}, known on {known_on_date}")
-    for result in results:
+    for explanation in explained.explanations:
         typer.echo("")
-        typer.echo(_explanation_text(result))
-    for item in derived.unruled:
+        typer.echo(_explanation_text(explanation))
+    for item in explained.unruled:
         typer.echo(f"\njourney {item.journey} (started {item.started_on}) has no ruleset in "
                    "force on its start date: it has no outcomes")
 
 
-def _explanation_text(result: OutcomeResult) -> str:
+def _run_line_json(line: dict[str, Any]) -> dict[str, Any]:
+    return {**line, "amount": str(line["amount"])}
+
+
+def _explanation_text(explanation: Explanation) -> str:
+    result = explanation.result
     head = (f"journey {result.journey} · {result.outcome} (option {result.option}) · "
             f"{result.status}")
     if result.amount is not None:
@@ -149,8 +160,34 @@ def _explanation_text(result: OutcomeResult) -> str:
         lines.append(f"  instalment {instalment.n}: {instalment.status}{money} — "
                      f"{instalment.explanation}")
     for citation in result.citations:
-        lines.append(f"  record {citation.source_id} ({citation.on}): {citation.what}")
+        received = (f", received {citation.received_on}" if citation.received_on is not None
+                    else "")
+        lines.append(f"  record {citation.source_id} (dated {citation.on}{received}): "
+                     f"{citation.what}")
+    for retraction in explanation.retractions:
+        lines.append("  " + _retraction_text(retraction))
+    if explanation.run_lines:
+        lines.append("  paid and clawed back in the runs:")
+        rows = [[line["run"], str(line["as_of"]), str(line["line"]),
+                 "" if line["instalment"] is None else str(line["instalment"]), line["kind"],
+                 str(line["amount"]), line["dispute"] or ""] for line in explanation.run_lines]
+        table_text = table(rows, ["run", "as_of", "line", "instalment", "kind", "amount",
+                                  "dispute"])
+        lines += ["    " + row for row in table_text.splitlines()]
+    else:
+        lines.append("  no run has paid or clawed back this outcome")
     return "\n".join(lines)
+
+
+def _retraction_text(retraction: dict[str, Any]) -> str:
+    what = (f"{retraction['retracted_type']} record {retraction['retracts']} (dated "
+            f"{retraction['retracted_on']}, received {retraction['retracted_received_on']})"
+            if retraction["retracted_type"] else f"record {retraction['retracts']}")
+    without = retraction["without_it"]
+    amount = f", £{without['amount']}" if without["amount"] is not None else ""
+    return (f"retraction {retraction['source_id']} (received {retraction['received_on']}) "
+            f"withdrew {what}: {retraction['reason']}; without it this would be "
+            f"{without['status']}{amount}")
 
 
 def _text(value: Any) -> str:
@@ -182,7 +219,7 @@ def clock(
     """The offending clock of each journey: every start, each reset with the offence behind it,
     and the target date."""
     as_of_date, known_on_date = dates(as_of, known_on)
-    ledger = open_ledger(db)
+    ledger = open_ledger(db, create=False)
     history = build_history(ledger.client_events(client), known_on_date, as_of_date)
     if history is None:
         fail(f"CLIENT: no client {client!r} is registered as known on {known_on_date}")

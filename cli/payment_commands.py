@@ -9,19 +9,21 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, parse_date, print_json, table
+from ledger.refusals import Refused
 from ledger.runs import (
     PaymentRun,
-    RunRefused,
-    diff_lines,
+    diff_run,
     find_run,
-    recompute_today,
+    preview_run,
     recorded_runs,
-    records_since,
+    replay_differences,
     replay_run,
     take_run,
 )
 from ledger.store import Ledger
 from projections.payments import line_json, lines_digest
+
+STATEMENT_FORMATS = ("csv", "xlsx")
 
 app = typer.Typer(help="Take, list, show, replay and compare payment runs.",
                   no_args_is_help=True)
@@ -56,22 +58,28 @@ def run_command(
     known_on: Annotated[str | None, typer.Option(
         "--known-on", help="Use records received on or before this date (default: --as-of).",
         show_default=False)] = None,
+    preview: Annotated[bool, typer.Option(
+        "--preview", help="Compute and print the run exactly as it would be recorded; record "
+                          "nothing (any dates, earlier knowledge too).")] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Take and record a payment run as of a date, known on a date."""
+    """Take and record a payment run as of a date, known on a date (never earlier than the
+    last run's); or, with --preview, only show it."""
     as_of_date = parse_date(as_of, "--as-of")
     assert as_of_date is not None
     known_on_date = parse_date(known_on, "--known-on") or as_of_date
-    ledger = open_ledger(db)
+    ledger = open_ledger(db, create=not preview)
     try:
-        run = take_run(ledger, as_of_date, known_on_date)
-    except RunRefused as refused:
-        fail(str(refused))
+        run = (preview_run if preview else take_run)(ledger, as_of_date, known_on_date)
+    except Refused as refused:
+        fail(f"{refused} ({refused.code})")
     if as_json:
-        print_json(run_json(run))
-    else:
-        _print_run(run)
+        print_json({**run_json(run), "preview": preview})
+        return
+    if preview:
+        typer.echo("preview: nothing is recorded")
+    _print_run(run)
 
 
 def _print_run(run: PaymentRun.Taken | PaymentRun) -> None:
@@ -88,6 +96,8 @@ def _print_run(run: PaymentRun.Taken | PaymentRun) -> None:
         typer.echo("no lines")
     for provider, amount in run.provider_totals.items():
         typer.echo(f"total {provider}: {amount}")
+    for site, amount in run.site_totals.items():
+        typer.echo(f"total site {site}: {amount}")
     typer.echo(f"total: {run.total}")
     for over in run.overpayments:
         typer.echo(f"overpayment not clawed back (clawback = false): client {over['client']} "
@@ -98,7 +108,7 @@ def _print_run(run: PaymentRun.Taken | PaymentRun) -> None:
 @app.command("list")
 def list_runs(db: DbOption = None, as_json: JsonOption = False) -> None:
     """The recorded runs."""
-    runs = recorded_runs(open_ledger(db))
+    runs = recorded_runs(open_ledger(db, create=False))
     if as_json:
         print_json({"runs": [{"run": r.run_id, "as_of": r.as_of, "known_on": r.known_on,
                               "lines": len(r.lines), "total": str(r.total)} for r in runs]})
@@ -113,15 +123,20 @@ def list_runs(db: DbOption = None, as_json: JsonOption = False) -> None:
 def show(
     run_id: RunArgument,
     output_format: Annotated[str | None, typer.Option(
-        "--format", help="Write a statement file: csv or xlsx (with --output).")] = None,
-    output: Annotated[Path | None, typer.Option("--output", help="The statement file.")] = None,
+        "--format", help="Write a statement: csv (a folder of inputs.csv, lines.csv, "
+                         "totals.csv) or xlsx (with --output).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", help="The statement: a folder for csv, a file for xlsx.")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """A recorded run and its lines; or its statement as a CSV or Excel file."""
-    run = _get_run(open_ledger(db), run_id)
+    run = _get_run(open_ledger(db, create=False), run_id)
     if output_format is not None or output is not None:
-        if output_format not in ("csv", "xlsx") or output is None:
+        if output_format is not None and output_format not in STATEMENT_FORMATS:
+            fail(f"--format: {output_format!r} is not a statement format "
+                 f"(choose {' or '.join(STATEMENT_FORMATS)})")
+        if output_format is None or output is None:
             fail("--format csv|xlsx and --output PATH go together")
         from cli.statements import write_csv, write_xlsx
         writer = write_csv if output_format == "csv" else write_xlsx
@@ -140,11 +155,11 @@ def show(
 @app.command("replay")
 def replay(run_id: RunArgument, db: DbOption = None, as_json: JsonOption = False) -> int:
     """Recompute a run from its recorded inputs; exit 1 unless identical to the penny."""
-    ledger = open_ledger(db)
+    ledger = open_ledger(db, create=False)
     run = _get_run(ledger, run_id)
     recorded, recomputed = replay_run(ledger, run)
     identical = lines_digest(recomputed) == run.digest and recorded == recomputed
-    differences = [] if identical else diff_lines(recorded, recomputed)
+    differences = [] if identical else replay_differences(recorded, recomputed, run.digest)
     if as_json:
         print_json({"run": run.run_id, "identical": identical, "differences": differences,
                     "digest": run.digest, "recomputed_digest": lines_digest(recomputed)})
@@ -152,10 +167,42 @@ def replay(run_id: RunArgument, db: DbOption = None, as_json: JsonOption = False
         typer.echo(f"run {run.run_id} replays identically: {len(recorded)} lines, total "
                    f"{run.total}, digest {run.digest[:16]}")
     else:
-        typer.echo(f"run {run.run_id} does NOT replay identically:")
+        typer.echo(f"run {run.run_id} does NOT replay identically "
+                   f"({len(differences)} difference(s)):")
         for difference in differences:
-            typer.echo(f"  {difference}")
+            typer.echo(f"  {replay_difference_text(difference)}")
     return 0 if identical else 1
+
+
+def _entitlement_text(d: dict[str, Any]) -> str:
+    """An entitlement in words, naming only what it has (never "None")."""
+    parts = [f"client {d['client']}" if d.get("client") else f"cohort {d.get('cohort') or '-'}"]
+    if d.get("journey"):
+        parts.append(f"journey {d['journey']}")
+    parts.append(d.get("outcome") or "")
+    if d.get("instalment") is not None:
+        parts.append(f"instalment {d['instalment']}")
+    if d.get("dispute"):
+        parts.append(f"(dispute {d['dispute']})")
+    return " ".join(part for part in parts if part)
+
+
+def replay_difference_text(d: dict[str, Any]) -> str:
+    if d["change"] == "digest":
+        return (f"every line agrees but the recorded digest {d['recorded']} differs from the "
+                f"recomputed digest {d['recomputed']}")
+    what = f"{_entitlement_text(d)}, {d['kind']}"
+    if d["change"] == "added":
+        return f"{what}: not in the recorded run; the replay has {d['recomputed']}"
+    if d["change"] == "dropped":
+        return f"{what}: recorded {d['recorded']}; the replay has no such line"
+    changes = "; ".join(f"{name} recorded {_shown(v['recorded'])}, replayed "
+                        f"{_shown(v['recomputed'])}" for name, v in d["fields"].items())
+    return f"{what}: {changes}"
+
+
+def _shown(value: Any) -> str:
+    return "(none)" if value is None or value == "" else str(value)
 
 
 @app.command("diff")
@@ -168,16 +215,13 @@ def diff(
     as_json: JsonOption = False,
 ) -> None:
     """What today's knowledge would change in a run, line by line, and the records behind it."""
-    ledger = open_ledger(db)
+    ledger = open_ledger(db, create=False)
     run = _get_run(ledger, run_id)
     now = parse_date(today, "--today") or date.today()
-    recorded, _ = replay_run(ledger, run)
-    differences = diff_lines(recorded, recompute_today(ledger, run, now))
-    unseen = records_since(ledger, run)
-    for difference in differences:
-        difference["records"] = [
-            {"source_id": e.source_id, "type": e.type, "received_on": e.received_on}
-            for e in unseen.get(difference["client"] or "", [])]
+    try:
+        differences = diff_run(ledger, run, now)
+    except Refused as refused:
+        fail(f"{refused} ({refused.code})")
     if as_json:
         print_json({"run": run.run_id, "known_on": now, "differences": differences})
         return
@@ -186,7 +230,7 @@ def diff(
     for d in differences:
         records = ", ".join(f"{r['source_id']} ({r['type']}, received {r['received_on']})"
                             for r in d["records"]) or "no new records of this client"
-        typer.echo(f"client {d['client']} journey {d['journey']} {d['outcome']}"
-                   f"{'' if d['instalment'] is None else ' instalment ' + str(d['instalment'])}:"
-                   f" recorded {d['recorded']}, now {d['recomputed']} — {d['reason']}; "
-                   f"records: {records}")
+        recorded = "no line" if d["recorded"] is None else d["recorded"]
+        now_text = "no line" if d["recomputed"] is None else d["recomputed"]
+        typer.echo(f"{_entitlement_text(d)}: recorded {recorded}, now {now_text} — "
+                   f"{d['reason']}; records: {records}")

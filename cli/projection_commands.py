@@ -56,7 +56,7 @@ def rebuild(
 @app.command("status")
 def status(db: DbOption = None, as_json: JsonOption = False) -> int:
     """Where the projection stands: its date, its position and how far behind the ledger it is."""
-    ledger = open_ledger(db)
+    ledger = open_ledger(db, create=False)
     try:
         current = Projection(ledger).status()
     except ProjectionMissing as missing:
@@ -80,8 +80,10 @@ def follow(
         "--for", help="Stop after this many seconds (default: until interrupted).",
         show_default=False)] = None,
     db: DbOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Keep the tables current as records arrive (PostgreSQL: woken by the ledger's NOTIFY)."""
+    """Keep the tables current as records arrive (PostgreSQL: woken by the ledger's NOTIFY).
+    With --json, print one document when it stops: where it started and stopped."""
     ledger = open_ledger(db)
     if ledger.datastore.engine.dialect.name != "postgresql":
         ledger.close()
@@ -97,8 +99,12 @@ def follow(
     stop = _stop_on_terminate()
     with ledger.recorder.subscribe(gt=position) as subscription:
         _follow(projection, subscription, deadline, stop)
-    typer.echo(f"stopped at position {projection.position()}", err=True)
+    stopped = projection.position()
+    typer.echo(f"stopped at position {stopped}", err=True)
     ledger.close()
+    if as_json:
+        print_json({"followed_from": position, "stopped_at": stopped,
+                    "applied": stopped - position})
 
 
 def _follow(projection: Projection, subscription: Any, deadline: float | None,

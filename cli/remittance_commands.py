@@ -9,6 +9,7 @@ import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, print_json, table
 from ledger.importer import UnreadableInput
+from ledger.refusals import Refused
 from ledger.remittances import import_remittances, reconcile
 
 app = typer.Typer(help="Import remittances (what was actually paid).", no_args_is_help=True)
@@ -43,9 +44,10 @@ def reconcile_command(
     as_json: JsonOption = False,
 ) -> int:
     """Per run and provider, the statement against what was remitted; exit 1 on a difference."""
-    rows = reconcile(open_ledger(db), run)
-    if run is not None and not rows:
-        fail(f"--run: no payment run {run!r} with lines or remittances")
+    try:
+        rows = reconcile(open_ledger(db, create=False), run)
+    except Refused as refused:
+        fail(f"{refused} ({refused.code})")
     open_differences = [row for row in rows if row["difference"] != 0]
     if as_json:
         print_json({"reconciled": not open_differences,
@@ -56,7 +58,9 @@ def reconcile_command(
         typer.echo(table([[r["run"], r["provider"], str(r["statement"]), str(r["remitted"]),
                            str(r["difference"]), ", ".join(r["references"])] for r in rows],
                          ["run", "provider", "statement", "remitted", "difference",
-                          "references"]) if rows else "no runs to reconcile")
+                          "references"]) if rows else
+                   f"run {run} has no lines and no remittances: nothing to reconcile" if run
+                   else "no runs to reconcile")
         typer.echo("reconciled" if not open_differences else
                    f"{len(open_differences)} difference(s) remain")
     return 1 if open_differences else 0

@@ -44,7 +44,7 @@ def publish(
 @app.command("list")
 def list_rulesets(db: DbOption = None, as_json: JsonOption = False) -> None:
     """The published rulesets."""
-    rulesets = open_ledger(db).rulesets()
+    rulesets = open_ledger(db, create=False).rulesets()
     if as_json:
         print_json({"rulesets": [{"id": r.id, "effective_from": r.effective_from,
                                   "sites": list(r.sites),
@@ -66,7 +66,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """One published ruleset, exactly as published."""
-    text = open_ledger(db).ruleset_text(ruleset_id)
+    text = open_ledger(db, create=False).ruleset_text(ruleset_id)
     if text is None:
         fail(f"ID: no ruleset {ruleset_id!r} is published")
     if as_json:

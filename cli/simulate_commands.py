@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail
+from cli.common import fail, open_ledger
+from ledger.importer import Importer
 from ledger.simulation import write_pilot
 
 
@@ -16,13 +17,25 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", help="The same seed gives the same file.")] = 1,
     out: Annotated[Path, typer.Option("--out", help="The JSON Lines file to write.")]
     = Path("pilot.jsonl"),
-) -> None:
-    """Write a simulated multi-site pilot, April 2012 to March 2015 (see docs/simulation.md)."""
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Also import the file into this ledger (an SQLAlchemy URL).",
+        show_default=False)] = None,
+) -> int:
+    """Write a simulated multi-site pilot, April 2012 to March 2015 (see docs/simulation.md);
+    with --db, import it into that ledger too."""
     try:
         count = write_pilot(clients, seed, out)
     except OSError as error:
         fail(f"--out: cannot write {out} ({error.strerror})")
     typer.echo(f"wrote {count:,} records for {clients:,} clients to {out}")
+    if db is None:
+        return 0
+    ledger = open_ledger(db)
+    report = Importer(ledger).run([out])
+    ledger.close()
+    typer.echo(f"imported into {db}: accepted {report.accepted:,}, duplicates "
+               f"{report.duplicates:,}, rejected {report.rejected:,}")
+    return 1 if report.rejected else 0
 
 
 def register(app: typer.Typer) -> None:

@@ -23,7 +23,8 @@ from eventsourcing.domain import Aggregate
 
 from ledger.importer import UnreadableInput
 from ledger.records import RecordError, iso_date
-from ledger.runs import PaymentRun, recorded_runs
+from ledger.refusals import Refused
+from ledger.runs import PaymentRun, find_run, recorded_runs
 from ledger.store import Ledger
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "pbr:remittance")
@@ -58,13 +59,16 @@ class RemittanceReport:
     rejects: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _row(row: dict[str, str | None], runs: set[str]) -> dict[str, Any]:
+def _row(row: dict[str, str | None], runs: dict[str, set[str]]) -> dict[str, Any]:
     for column in COLUMNS:
         if not (row.get(column) or "").strip():
             raise RecordError("missing_field", f"{column}: missing")
     values = {column: (row[column] or "").strip() for column in COLUMNS}
     if values["run"] not in runs:
         raise RecordError("unknown_run", f"run: no payment run {values['run']!r} is recorded")
+    if values["provider"] not in runs[values["run"]]:
+        raise RecordError("provider_not_in_run", f"provider: run {values['run']} has no lines "
+                                                 f"for provider {values['provider']!r}")
     try:
         amount = Decimal(values["amount"])
     except InvalidOperation:
@@ -82,7 +86,8 @@ def _row(row: dict[str, str | None], runs: set[str]) -> dict[str, Any]:
 
 
 def import_remittances(ledger: Ledger, path: Path) -> RemittanceReport:
-    """Check and store a remittance file; valid rows are kept when others are rejected."""
+    """Check and store a remittance file; valid rows are kept when others are rejected. A row
+    must name a recorded run and a provider with lines in it (payments decision 8)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
@@ -91,7 +96,7 @@ def import_remittances(ledger: Ledger, path: Path) -> RemittanceReport:
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise UnreadableInput(f"{path}: the header lacks {', '.join(missing)}")
-    runs = {run.run_id for run in recorded_runs(ledger)}
+    runs = {run.run_id: set(run.provider_totals) for run in recorded_runs(ledger)}
     report = RemittanceReport()
     fresh: list[Remittance] = []
     seen: dict[str, dict[str, Any]] = {}
@@ -127,7 +132,10 @@ def _stored(ledger: Ledger, reference: str) -> dict[str, Any] | None:
 
 
 def reconcile(ledger: Ledger, run_id: str | None = None) -> list[dict[str, Any]]:
-    """Per run and provider: the statement's total against what was remitted."""
+    """Per run and provider: the statement's total against what was remitted. A run with no
+    lines and no remittances has no rows; a run that is not recorded is refused."""
+    if run_id is not None and find_run(ledger, run_id) is None:
+        raise Refused("unknown_run", f"--run: no payment run {run_id!r} is recorded")
     remitted: dict[tuple[str, str], Decimal] = defaultdict(lambda: Decimal("0.00"))
     references: dict[tuple[str, str], list[str]] = defaultdict(list)
     for _, event in ledger.notifications(topics=[REMITTANCE_TOPIC]):

@@ -337,7 +337,10 @@ class RulesetError(ValueError):
 
 
 def _first_error(error: ValidationError) -> RulesetError:
-    first = error.errors()[0]
+    """The error to report: an unknown key before anything else, since a misspelt key
+    (``lagg``) is what also makes its intended key (``lag``) look missing."""
+    errors = error.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     key = ".".join(str(part) for part in first["loc"])
     message = first["msg"]
     if first["type"] == "extra_forbidden":

@@ -1,4 +1,4 @@
-"""Payment runs and disputes in the ledger (RULES.md §5, §7): taken, recorded, replayed.
+"""Payment runs in the ledger (RULES.md §5, §7): taken, recorded, replayed.
 
 A run is an immutable stream of one event holding its inputs (E, K, the ruleset ids, the store
 position of the last event it could see, its sequence number) and its lines and totals.
@@ -17,16 +17,18 @@ from decimal import Decimal
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
+from ledger.dispute_events import upheld_adjustments
 from ledger.events import RecordEvent
 from ledger.memory import cycle_collection_paused
+from ledger.refusals import Refused
 from ledger.rulesets import Ruleset, select_ruleset
 from ledger.store import Ledger
 from ledger.views import Projection
 from projections.engine import derive_all
 from projections.payments import (
+    LINE_FIELDS,
     Adjustment,
     Entitlement,
     EntitlementKey,
@@ -41,7 +43,6 @@ from projections.payments import (
 )
 
 _RUN_NAMESPACE = uuid5(NAMESPACE_URL, "pbr:run")
-_DISPUTE_NAMESPACE = uuid5(NAMESPACE_URL, "pbr:dispute")
 
 
 class PaymentRun(Aggregate):
@@ -76,80 +77,15 @@ class PaymentRun(Aggregate):
         return uuid5(_RUN_NAMESPACE, run_id)
 
 
-class Dispute(Aggregate):
-    """A provider's dispute of an entitlement or a run line, and everything said about it."""
-
-    class Raised(Aggregate.Created):
-        dispute_id: str
-        provider: str
-        raised_on: date
-        reason: str
-        run_id: str | None
-        line: int | None
-        client: str | None
-        journey: str | None
-        outcome: str | None
-        instalment: int | None
-        site: str | None
-
-    class Noted(Aggregate.Event):
-        on: date
-        note: str
-        evidence: list[str]
-
-        def apply(self, dispute: Dispute) -> None:
-            dispute.notes.append({"on": self.on, "note": self.note, "evidence": self.evidence})
-
-    class Resolved(Aggregate.Event):
-        on: date
-        resolution: str  # "upheld" or "rejected"
-        amount: Decimal
-        reason: str
-
-        def apply(self, dispute: Dispute) -> None:
-            dispute.resolution = self.resolution
-            dispute.amount = self.amount
-            dispute.resolution_reason = self.reason
-            dispute.resolved_on = self.on
-
-    def __init__(self, dispute_id: str, provider: str, raised_on: date, reason: str,
-                 run_id: str | None, line: int | None, client: str | None,
-                 journey: str | None, outcome: str | None, instalment: int | None,
-                 site: str | None) -> None:
-        self.dispute_id, self.provider, self.raised_on, self.reason = (dispute_id, provider,
-                                                                        raised_on, reason)
-        self.run_id, self.line = run_id, line
-        self.client, self.journey, self.outcome, self.instalment = (client, journey, outcome,
-                                                                     instalment)
-        self.site = site
-        self.notes: list[dict[str, Any]] = []
-        self.resolution: str | None = None
-        self.amount: Decimal | None = None
-        self.resolution_reason: str | None = None
-        self.resolved_on: date | None = None
-
-    @classmethod
-    def create_id(cls, dispute_id: str, **_: Any) -> UUID:
-        return dispute_stream_id(dispute_id)
-
-    def note(self, on: date, note: str, evidence: list[str]) -> None:
-        self.trigger_event(self.Noted, on=on, note=note, evidence=evidence)
-
-    def resolve(self, on: date, resolution: str, amount: Decimal, reason: str) -> None:
-        self.trigger_event(self.Resolved, on=on, resolution=resolution, amount=amount,
-                           reason=reason)
-
-
-def dispute_stream_id(dispute_id: str) -> UUID:
-    return uuid5(_DISPUTE_NAMESPACE, dispute_id)
-
-
 RUN_TOPIC = "ledger.runs:PaymentRun.Taken"
-DISPUTE_TOPICS = ["ledger.runs:Dispute.Raised", "ledger.runs:Dispute.Resolved"]
 
 
-class RunRefused(ValueError):
-    """A run that may not be taken (as of a date before the last run's)."""
+class RunRefused(Refused):
+    """A run that may not be recorded (RULES.md §5: runs only move forward in knowledge)."""
+
+
+AS_OF_BEFORE_LAST_RUN = "as_of_before_last_run"
+KNOWN_ON_BEFORE_LAST_RUN = "known_on_before_last_run"
 
 
 @dataclass(frozen=True)
@@ -179,24 +115,7 @@ def _inputs(ledger: Ledger, position: int, known_on: date,
             break
         if isinstance(event, RecordEvent) and event.received_on <= known_on:
             by_client[event.client].append(event)
-    return dict(by_client), upheld_adjustments(ledger, position)
-
-
-def upheld_adjustments(ledger: Ledger, position: int) -> list[Adjustment]:
-    """The adjustments of the disputes upheld up to ``position`` (RULES.md §7)."""
-    raised: dict[str, Dispute.Raised] = {}
-    adjustments: list[Adjustment] = []
-    for at, event in ledger.notifications(topics=DISPUTE_TOPICS):
-        if at > position:
-            break
-        if isinstance(event, Dispute.Raised):
-            raised[str(event.originator_id)] = event
-        elif isinstance(event, Dispute.Resolved) and event.resolution == "upheld":
-            origin = raised[str(event.originator_id)]
-            adjustments.append(Adjustment(origin.dispute_id, event.amount, origin.provider,
-                                          origin.site, origin.client, origin.journey,
-                                          origin.outcome, origin.instalment, event.reason))
-    return adjustments
+    return dict(by_client), upheld_adjustments(ledger, position, known_on)
 
 
 @cycle_collection_paused()
@@ -212,7 +131,7 @@ def compute_run(ledger: Ledger, as_of: date, known_on: date, rulesets: list[Rule
 
 
 def compute_run_from_projection(ledger: Ledger, projection: Projection, as_of: date,
-                                rulesets: list[Ruleset], position: int,
+                                known_on: date, rulesets: list[Ruleset], position: int,
                                 earlier: list[PaymentRun.Taken]) -> Computed:
     """The same lines as :func:`compute_run`, read from the projection tables.
 
@@ -232,7 +151,7 @@ def compute_run_from_projection(ledger: Ledger, projection: Projection, as_of: d
     def events_of(client: str) -> list[RecordEvent]:
         return [e for e in ledger.client_events(client) if e.received_on <= as_of]
 
-    return _lines(found, earlier_lines, paid, upheld_adjustments(ledger, position),
+    return _lines(found, earlier_lines, paid, upheld_adjustments(ledger, position, known_on),
                   _orphan_clawback(rulesets, events_of))
 
 
@@ -276,19 +195,42 @@ def _lines(found: list[Entitlement], earlier_lines: list[Line],
                              "provider": o.provider, "site": o.site} for o in overpayments])
 
 
+def check_forward(earlier: Sequence[PaymentRun.Taken], as_of: date, known_on: date) -> None:
+    """RULES.md §5: a run may not be recorded as of, or known on, a date earlier than the latest
+    recorded run's; a preview answers questions about earlier knowledge."""
+    if not earlier:
+        return
+    last = earlier[-1]
+    if as_of < last.as_of:
+        raise RunRefused(AS_OF_BEFORE_LAST_RUN,
+                         f"--as-of: {as_of} is before the last run's date {last.as_of} "
+                         f"({last.run_id}); runs only move forward (see --preview)")
+    if known_on < last.known_on:
+        raise RunRefused(KNOWN_ON_BEFORE_LAST_RUN,
+                         f"--known-on: {known_on} is before the last run's knowledge date "
+                         f"{last.known_on} ({last.run_id}); runs only move forward in knowledge "
+                         "(see --preview)")
+
+
 @cycle_collection_paused()
 def take_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
-    """Take and record a run as of E known on K."""
+    """RULES.md §5: take and record a run as of E known on K, refused unless it moves forward."""
+    check_forward(recorded_runs(ledger), as_of, known_on)
+    run = preview_run(ledger, as_of, known_on)
+    ledger.save(run)
+    return run
+
+
+@cycle_collection_paused()
+def preview_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
+    """The run as of E known on K exactly as it would be recorded next; records nothing."""
     earlier = recorded_runs(ledger)
-    if earlier and as_of < earlier[-1].as_of:
-        raise RunRefused(f"--as-of: {as_of} is before the last run's date {earlier[-1].as_of} "
-                         f"({earlier[-1].run_id}); runs are taken in date order")
     rulesets = ledger.rulesets()
     projection = Projection.existing(ledger)
     if projection is not None and projection.serves(as_of, known_on):
         position = projection.position()
-        computed = compute_run_from_projection(ledger, projection, as_of, rulesets, position,
-                                               earlier)
+        computed = compute_run_from_projection(ledger, projection, as_of, known_on, rulesets,
+                                               position, earlier)
     else:
         position = ledger.max_position()
         computed = compute_run(ledger, as_of, known_on, rulesets, position, earlier)
@@ -302,13 +244,11 @@ def take_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
     # A national run has hundreds of thousands of lines: each is dropped once it is written out.
     lines.reverse()
     stored = [lines.pop().as_row() for _ in range(len(lines))]
-    run = PaymentRun(
+    return PaymentRun(
         run_id=f"R{sequence:04d}", sequence=sequence, as_of=as_of, known_on=known_on,
         rulesets=sorted(r.id for r in rulesets), position=position, lines=stored,
         overpayments=overpayments, provider_totals=provider_totals, site_totals=site_totals,
         total=total, digest=digest)
-    ledger.save(run)
-    return run
 
 
 def find_run(ledger: Ledger, run_id: str) -> PaymentRun.Taken | None:
@@ -322,12 +262,28 @@ def _run_context(ledger: Ledger, run: PaymentRun.Taken,
     return rulesets, [r for r in recorded_runs(ledger) if r.sequence < run.sequence]
 
 
-def recompute_today(ledger: Ledger, run: PaymentRun.Taken, today: date) -> list[Line]:
-    """The run's lines as today's knowledge would have them: same E and earlier runs."""
+TODAY_BEFORE_KNOWLEDGE = "today_before_knowledge"
+
+
+def diff_run(ledger: Ledger, run: PaymentRun.Taken, today: date) -> list[dict[str, Any]]:
+    """Payments decision 9 and 15: what today's knowledge changes in a run's entitlement lines,
+    each with the client's records the run could not see. Adjustments are decisions paid once,
+    not derived from records: none is listed (RULES.md §7), whichever run paid it."""
+    if today < run.known_on:
+        raise Refused(TODAY_BEFORE_KNOWLEDGE, f"--today: {today} is before run {run.run_id}'s "
+                                              f"knowledge date {run.known_on}")
     rulesets, earlier = _run_context(ledger, run)
-    known_on = max(today, run.known_on)
-    return compute_run(ledger, run.as_of, known_on, rulesets, ledger.max_position(),
-                       earlier).lines
+    recomputed = compute_run(ledger, run.as_of, today, rulesets, ledger.max_position(),
+                             earlier).lines
+    recorded = [line_from_json(row) for row in run.lines]
+    differences = diff_lines([line for line in recorded if line.kind != "adjustment"],
+                             [line for line in recomputed if line.kind != "adjustment"])
+    unseen = records_since(ledger, run)
+    for difference in differences:
+        difference["records"] = [
+            {"source_id": e.source_id, "type": e.type, "received_on": e.received_on}
+            for e in unseen.get(difference["client"] or "", [])]
+    return differences
 
 
 def records_since(ledger: Ledger, run: PaymentRun.Taken) -> dict[str, list[RecordEvent]]:
@@ -362,31 +318,59 @@ def diff_lines(recorded: list[Line], recomputed: list[Line]) -> list[dict[str, A
         assert sample is not None
         differences.append({
             "client": sample.client, "journey": sample.journey, "outcome": sample.outcome,
-            "instalment": sample.instalment, "kind": sample.kind,
+            "instalment": sample.instalment, "kind": sample.kind, "cohort": sample.cohort,
+            "provider": sample.provider, "site": sample.site, "dispute": sample.dispute,
             "recorded": None if old is None else str(old.amount),
             "recomputed": None if new is None else str(new.amount),
             "reason": new.reason if new is not None else "no longer a line of this run"})
     return differences
 
 
-def read_disputes(ledger: Ledger) -> list[Dispute]:
-    """Every dispute, in the order raised."""
-    raised = [event for _, event in ledger.notifications(topics=["ledger.runs:Dispute.Raised"])]
-    return [ledger.repository.get(event.originator_id) for event in raised]
+def replay_differences(recorded: list[Line], recomputed: list[Line], digest: str,
+                       ) -> list[dict[str, Any]]:
+    """What differs between a run and its replay: each line added, dropped or changed (naming
+    the fields that changed), or, when every line agrees, the digest itself."""
+    def keyed(lines: list[Line]) -> dict[tuple, Line]:
+        return {(*line.key, line.kind, line.dispute): line for line in lines}
+
+    before, after = keyed(recorded), keyed(recomputed)
+    differences: list[dict[str, Any]] = []
+    for key in sorted(set(before) | set(after), key=lambda k: tuple(str(p) for p in k)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        sample = new or old
+        assert sample is not None
+        fields = ([name for name in LINE_FIELDS if getattr(old, name) != getattr(new, name)]
+                  if old is not None and new is not None else [])
+        differences.append({
+            "client": sample.client, "journey": sample.journey, "outcome": sample.outcome,
+            "instalment": sample.instalment, "kind": sample.kind, "cohort": sample.cohort,
+            "dispute": sample.dispute,
+            "change": "added" if old is None else "dropped" if new is None else "changed",
+            "fields": {name: {"recorded": getattr(old, name), "recomputed": getattr(new, name)}
+                       for name in fields},
+            "recorded": None if old is None else str(old.amount),
+            "recomputed": None if new is None else str(new.amount)})
+    if not differences and lines_digest(recomputed) != digest:
+        differences.append({"change": "digest", "recorded": digest,
+                            "recomputed": lines_digest(recomputed)})
+    return differences
 
 
-def read_dispute(ledger: Ledger, dispute_id: str) -> Dispute | None:
-    try:
-        return ledger.repository.get(dispute_stream_id(dispute_id))
-    except AggregateNotFoundError:
-        return None
-
-
-def raise_dispute(ledger: Ledger, provider: str, raised_on: date, reason: str,
-                  **target: Any) -> Dispute:
-    """Raise and record a new dispute, numbered D0001, D0002, …"""
-    count = len(list(ledger.notifications(topics=["ledger.runs:Dispute.Raised"])))
-    dispute = Dispute(dispute_id=f"D{count + 1:04d}", provider=provider, raised_on=raised_on,
-                      reason=reason, **target)
-    ledger.save(dispute)
-    return dispute
+def entitlement_runs(ledger: Ledger, client: str, outcome: str | None = None,
+                     ) -> list[dict[str, Any]]:
+    """Every recorded run line of a client's entitlements (optionally one outcome): the run,
+    its dates, the line's kind and amount — what paid or clawed back each (RULES.md §5)."""
+    found = []
+    for run in recorded_runs(ledger):
+        for number, stored in enumerate(run.lines, start=1):
+            line = line_from_json(stored)
+            if line.client != client or (outcome is not None and line.outcome != outcome):
+                continue
+            found.append({"run": run.run_id, "as_of": run.as_of, "known_on": run.known_on,
+                          "line": number, "journey": line.journey, "outcome": line.outcome,
+                          "instalment": line.instalment, "kind": line.kind,
+                          "amount": line.amount, "provider": line.provider,
+                          "dispute": line.dispute})
+    return found

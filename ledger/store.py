@@ -20,7 +20,18 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, Notification, StoredEvent, Transcoding
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    inspect,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from ledger.events import ClientHistory, RecordEvent, client_stream_id
@@ -194,21 +205,53 @@ def _create_ledger_topics_index(engine: Any, table: Table) -> None:
             f"(id) WHERE {_LEDGER_TOPICS.text}"))
 
 
+EVENTS_TABLE = "ledger_events"  # the library's table for the application named "ledger"
+
+
+class LedgerMissing(LookupError):
+    """A ledger database that does not exist (or holds no ledger), opened only to read."""
+
+
+def require_existing(url: str) -> None:
+    """Raise :class:`LedgerMissing` unless ``url`` holds a ledger: for SQLite the file must
+    exist (connecting would create it); on any database the events table must."""
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and path not in ("", ":memory:") \
+            and not path.startswith("file:") and not os.path.exists(path):
+        raise LedgerMissing(f"no ledger at {url}: the file {path} does not exist "
+                            "(check --db; commands that write create it)")
+    engine = create_engine(url)
+    try:
+        present = inspect(engine).has_table(EVENTS_TABLE)
+    finally:
+        engine.dispose()
+    if not present:
+        raise LedgerMissing(f"no ledger at {url}: the database holds no {EVENTS_TABLE} table "
+                            "(check --db; commands that write create it)")
+
+
 class Ledger(Application):
     """The ledger application: validates nothing itself, saves whole batches atomically."""
 
     name = "ledger"
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, create: bool = True) -> None:
+        """Open the ledger at ``url``; with ``create=False`` (reading commands) a ledger that
+        does not exist is :class:`LedgerMissing`, never created empty."""
         self.url = database_url(url)
+        if not create:
+            require_existing(self.url)
         super().__init__(env={
             "PERSISTENCE_MODULE": "ledger.store:LedgerFactory",
             "SQLALCHEMY_URL": self.url,
+            "CREATE_TABLE": "y" if create else "n",
         })
         self.datastore = self.recorder.datastore  # type: ignore[attr-defined]
-        metadata.create_all(self.datastore.engine, checkfirst=True)
         self._events_table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
-        _create_ledger_topics_index(self.datastore.engine, self._events_table)
+        if create:
+            metadata.create_all(self.datastore.engine, checkfirst=True)
+            _create_ledger_topics_index(self.datastore.engine, self._events_table)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

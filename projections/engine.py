@@ -15,11 +15,12 @@ from datetime import date
 from decimal import Decimal
 
 from ledger.durations import Duration
-from ledger.events import RecordEvent
+from ledger.events import Died, RecordEvent
 from ledger.rulesets import OPTIONS, Outcome, Ruleset, select_ruleset
 from projections import cohort, offending, treatment
 from projections.history import build_history
 from projections.model import (
+    Citation,
     ClientOutcomes,
     Finding,
     History,
@@ -257,6 +258,7 @@ def _apply_death(history: History, draft: Draft) -> None:
         return
     if draft.outcome == "drug_free_final" and draft.priced.ruleset.pay_if_died:
         return
+    changed = False
     for unit in draft.units:
         late = unit.status is Status.ACHIEVED and unit.evidence_on is not None \
             and unit.evidence_on > died.on
@@ -265,9 +267,24 @@ def _apply_death(history: History, draft: Draft) -> None:
         ended_by_death = unit.status is Status.FAILED and unit.evidence_on is not None \
             and unit.evidence_on >= died.on
         if unit.status is Status.PENDING or late or ended_by_death:
+            unit.explanation = _death_text(died, unit, late, ended_by_death)
             unit.status, unit.evidence_on, unit.reason = Status.FAILED, died.on, "died"
-            unit.explanation = (f"the client died on {died.on} (record {died.source_id}) "
-                                f"before this was achieved; {unit.explanation}")
+            changed = True
+    if changed and all(c.source_id != died.source_id for c in draft.finding.citations):
+        draft.finding = replace(draft.finding, citations=(
+            *draft.finding.citations, Citation(died.source_id, died.on, "the client died")))
+
+
+def _death_text(died: Died, unit: Unit, late: bool, ended_by_death: bool) -> str:
+    """§4 Death, in words that agree with the status ``failed``: what the death cut short.
+    The rule's own words are kept only where they already describe a failure."""
+    record = f"the client died on {died.on} (record {died.source_id})"
+    if late:
+        return (f"failed: {record}, before {unit.evidence_on}, the evidence date this needed; "
+                "nothing is earned after a death")
+    if ended_by_death:
+        return f"failed: {record}; {unit.explanation}"
+    return f"failed: {record} while this was still pending"
 
 
 def _superseded(unit: Unit, earned_on: date | None) -> bool:

@@ -41,11 +41,13 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Citation:
-    """A record a result rests on: its ``source_id``, its own date and what it showed."""
+    """A record a result rests on: its ``source_id``, its own date and what it showed; and,
+    once the ledger has looked it up for an explanation, when it was received."""
 
     source_id: str
     on: date
     what: str
+    received_on: date | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ledger.rulesets import example_ruleset_text
+from ledger.store import Ledger
 from tests.cli_runner import pbr
 from tests.records_io import reg, start, write_jsonl
 
@@ -68,8 +69,9 @@ def test_the_same_ruleset_id_with_other_content_is_refused(db_url, tmp_path):
     assert "id:" in result.stderr and "already published" in result.stderr
 
 
-def test_showing_an_unknown_ruleset_is_exit_two(tmp_path):
-    result = pbr("rules", "show", "nope", "--db", f"sqlite:///{tmp_path}/x.db")
+def test_showing_an_unknown_ruleset_is_exit_two(db_url):
+    Ledger(db_url).close()
+    result = pbr("rules", "show", "nope", "--db", db_url)
     assert result.exit_code == 2 and "nope" in result.stderr
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -169,7 +171,8 @@ def test_an_upheld_dispute_is_paid_once_as_an_adjustment_in_the_next_run(example
                 "--evidence", "LASARS-2012-0042", "--db", example5)
     assert noted.exit_code == 0
     resolved = pbr("disputes", "resolve", dispute, "--resolution", "upheld", "--amount",
-                   "250.00", "--reason", "band 2 confirmed", "--db", example5)
+                   "250.00", "--reason", "band 2 confirmed", "--on", "2013-08-01",
+                   "--db", example5)
     assert resolved.exit_code == 0, resolved.stderr
     second = run(example5, "2013-09-30")
     assert summary(second) == [("offending_initial", None, "adjustment", "250.00")]
@@ -233,20 +236,28 @@ def test_the_xlsx_statement_holds_the_same_totals_as_json(example5, tmp_path):
     assert written.exit_code == 0, written.stderr
     from openpyxl import load_workbook
     book = load_workbook(path)
-    totals = {row[0]: row[1] for row in book["Totals"].iter_rows(values_only=True) if row[0]}
-    assert Decimal(str(totals["P1"])) == Decimal(first["totals"]["P1"])
-    assert Decimal(str(totals["total"])) == Decimal(first["total"])
+    assert book.sheetnames == ["Inputs", "Lines", "Totals"]
+    totals = {(row[0], row[1]): row[2] for row in book["Totals"].iter_rows(min_row=2,
+                                                                             values_only=True)}
+    assert Decimal(str(totals[("provider", "P1")])) == Decimal(first["totals"]["P1"])
+    assert Decimal(str(totals[("all", None)])) == Decimal(first["total"])
     inputs = {row[0]: row[1] for row in book["Inputs"].iter_rows(values_only=True)}
-    assert inputs["run"] == first["run"] and inputs["as_of"] == "2013-06-30"
+    assert inputs["run"] == first["run"] and inputs["as_of"].date() == date(2013, 6, 30)
+    assert all(book[name].freeze_panes == "A2" for name in book.sheetnames)
 
 
-def test_the_csv_statement_lists_lines_and_totals(example5, tmp_path):
+def test_the_csv_statement_is_three_files_each_one_table(example5, tmp_path):
     first = run(example5, "2013-06-30")
-    path = tmp_path / "statement.csv"
-    assert pbr("payments", "show", first["run"], "--format", "csv", "--output", path,
+    folder = tmp_path / "statement"
+    assert pbr("payments", "show", first["run"], "--format", "csv", "--output", folder,
                "--db", example5).exit_code == 0
-    text = path.read_text()
-    assert "offending_initial" in text and "total,500.00" in text
+    tables = {name: list(csv.DictReader((folder / f"{name}.csv").open()))
+              for name in ("inputs", "lines", "totals")}
+    assert [(r["outcome"], r["amount"]) for r in tables["lines"]] == [("offending_initial",
+                                                                       "500.00")]
+    assert {(r["level"], r["name"]): r["total"] for r in tables["totals"]} == {
+        ("provider", "P1"): "500.00", ("site", "S1"): "500.00", ("all", ""): "500.00"}
+    assert {r["field"]: r["value"] for r in tables["inputs"]}["as_of"] == "2013-06-30"
 
 
 def test_diff_names_the_records_that_changed_a_run(example5, tmp_path):

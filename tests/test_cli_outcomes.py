@@ -111,7 +111,8 @@ def test_explain_says_a_journey_left_its_cohort_because_the_client_died_in_the_w
                "--db", db_url)
     assert left.exit_code == 0, left.stderr
     assert "so the journey is left out of its cohort" in left.stdout
-    assert "record died-2 (2012-12-01): died; left the cohort" in left.stdout
+    assert ("record died-2 (dated 2012-12-01, received 2012-12-01): died; left the cohort"
+            in left.stdout)
     stayed = pbr("explain", "C2", "--outcome", "offending_final", "--as-of", scenario.as_of,
                  "--db", db_url)
     assert "the journey stays in its cohort with them" in stayed.stdout

@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cli.outcome_commands import _explanation_text  # noqa: E402
 from ledger.events import RECORD_EVENTS, ClientHistory  # noqa: E402
+from ledger.explanations import explain_client  # noqa: E402
 from ledger.importer import BATCH_SIZE, Importer, check_record, read_lines  # noqa: E402
 from ledger.records import event_fields, validate_record  # noqa: E402
 from ledger.rulesets import example_ruleset_text  # noqa: E402
@@ -191,13 +192,14 @@ def ceilings(cpus: int, raw_read_s: float, naive_read_s: float, derive_s: float,
 
 
 def explain_ms(ledger: Ledger, clients: list[str], as_of: date) -> float:
-    """Median milliseconds to read a client's stream, derive it and write its explanation."""
+    """Median milliseconds to explain a client as ``pbr explain`` does: read its stream, derive
+    it, find the corrections that changed it and the run lines that paid it, write the text."""
     timings = []
     for client in clients:
         started = time.perf_counter()
-        derived = derive_client(ledger.client_events(client), ledger.rulesets(), as_of, as_of)
-        assert derived is not None
-        text = "\n\n".join(_explanation_text(result) for result in derived.outcomes)
+        explained = explain_client(ledger, client, as_of, as_of)
+        assert explained is not None
+        text = "\n\n".join(_explanation_text(e) for e in explained.explanations)
         timings.append((time.perf_counter() - started) * 1000)
         assert text
     return statistics.median(timings)

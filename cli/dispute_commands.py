@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -80,16 +81,10 @@ def raise_command(
     today = _today()
     raised_on = parse_date(on, "--on") or today
     ledger = open_ledger(db)
-    try:
-        dispute = raise_dispute(ledger, provider, raised_on, reason, today=today,
-                                by=by or _default_by(), run_id=run, line=line, client=client,
-                                journey=journey, outcome=outcome, instalment=instalment)
-    except DisputeRefused as refused:
-        fail(f"{refused} ({refused.code})")
-    if as_json:
-        print_json(dispute_json(dispute))
-    else:
-        typer.echo(f"raised dispute {dispute.dispute_id}")
+    dispute = _act(lambda: raise_dispute(
+        ledger, provider, raised_on, reason, today=today, by=by or _default_by(), run_id=run,
+        line=line, client=client, journey=journey, outcome=outcome, instalment=instalment))
+    _report(dispute, as_json, f"raised dispute {dispute.dispute_id}")
 
 
 @app.command("note")
@@ -107,15 +102,10 @@ def note(
     today = _today()
     noted_on = parse_date(on, "--on") or today
     ledger = open_ledger(db)
-    try:
-        dispute = note_dispute(ledger, dispute_id, noted_on, text, list(evidence or []),
-                               today=today, by=by or _default_by())
-    except DisputeRefused as refused:
-        fail(f"{refused} ({refused.code})")
-    if as_json:
-        print_json(dispute_json(dispute))
-    else:
-        typer.echo(f"noted on dispute {dispute_id}")
+    dispute = _act(lambda: note_dispute(ledger, dispute_id, noted_on, text,
+                                        list(evidence or []), today=today,
+                                        by=by or _default_by()))
+    _report(dispute, as_json, f"noted on dispute {dispute_id}")
 
 
 @app.command("resolve")
@@ -138,17 +128,26 @@ def resolve(
     resolved_on = parse_date(on, "--on") or today
     value = _amount(amount)
     ledger = open_ledger(db)
+    dispute = _act(lambda: resolve_dispute(ledger, dispute_id, resolved_on, resolution, value,
+                                           reason, today=today, by=by or _default_by()))
+    _report(dispute, as_json, f"dispute {dispute_id} {resolution}"
+            + (f": adjustment {dispute.amount} in the first run recorded from now on whose "
+               f"knowledge date is {resolved_on} or later" if resolution == "upheld" else ""))
+
+
+def _act(action: Callable[[], Dispute]) -> Dispute:
+    """Run one dispute service; its refusal becomes one line and exit 2, with its code."""
     try:
-        dispute = resolve_dispute(ledger, dispute_id, resolved_on, resolution, value, reason,
-                                  today=today, by=by or _default_by())
+        return action()
     except DisputeRefused as refused:
         fail(f"{refused} ({refused.code})")
+
+
+def _report(dispute: Dispute, as_json: bool, sentence: str) -> None:
     if as_json:
         print_json(dispute_json(dispute))
-        return
-    typer.echo(f"dispute {dispute_id} {resolution}"
-               + (f": adjustment {dispute.amount} in the first run recorded from now on whose "
-                  f"knowledge date is {resolved_on} or later" if resolution == "upheld" else ""))
+    else:
+        typer.echo(sentence)
 
 
 def _amount(amount: str | None) -> Decimal | None:

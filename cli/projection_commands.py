@@ -90,14 +90,16 @@ def follow(
         fail("follow needs a PostgreSQL ledger (--db postgresql://…); on SQLite run "
              "`pbr projections rebuild` or let reports catch up when they read")
     projection = Projection(ledger)
-    try:
-        position = projection.catch_up()
-    except ProjectionMissing as missing:
-        fail(str(missing))
-    typer.echo(f"following from position {position}", err=True)
     deadline = None if seconds is None else time.monotonic() + seconds
     stop = _stop_on_terminate()
-    with ledger.recorder.subscribe(gt=position) as subscription:
+    # Listening before catching up: a record committed between the two still wakes the loop
+    # (one the catch-up already applied is skipped there).
+    with ledger.recorder.subscribe(gt=projection.position()) as subscription:
+        try:
+            position = projection.catch_up()
+        except ProjectionMissing as missing:
+            fail(str(missing))
+        typer.echo(f"following from position {position}", err=True)
         _follow(projection, subscription, deadline, stop)
     stopped = projection.position()
     typer.echo(f"stopped at position {stopped}", err=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.benchmarks.bench import ceilings
+from tests.conftest import POSTGRES_URL
 
 BENCH = Path(__file__).resolve().parent / "benchmarks" / "bench.py"
 
@@ -46,3 +47,21 @@ def test_a_small_run_prints_every_key_the_issue_names_and_the_ceilings(tmp_path)
     assert result["clients"] == 300 and result["naive_sample_clients"] == 100
     assert result["events"] > 300  # every client is registered, and most have more records
     assert result["payment_run_lines"] > 0
+
+
+PG_KEYS = {"pg_ingest_events_per_s", "pg_raw_copy_per_s", "pg_ingest_ratio",
+           "pg_rebuild_events_per_s", "pg_raw_read_per_s", "pg_rebuild_ratio",
+           "pg_rebuild_ratio_ceiling", "pg_rebuild_of_ceiling", "pg_payment_run_s"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not POSTGRES_URL, reason="PBR_TEST_POSTGRES_URL is not set")
+def test_with_postgres_the_same_run_prints_its_figures_beside_that_servers_own_best(tmp_path):
+    printed = subprocess.run(
+        [sys.executable, str(BENCH), "--clients", "200", "--naive-clients", "50", "--json",
+         "--keep", str(tmp_path), "--postgres", POSTGRES_URL],
+        check=True, capture_output=True, text=True).stdout
+    result = json.loads(printed)
+    assert PG_KEYS <= set(result)
+    assert result["pg_payment_run_lines"] == result["payment_run_lines"]
+    assert 0 < result["pg_ingest_ratio"] and 0 < result["pg_rebuild_ratio"]

@@ -247,7 +247,8 @@ def test_follow_applies_records_as_they_arrive_on_postgresql(pilot_halves):
                                  "--for", "60", "--db", db_url],
                                 stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(2)
+        # The follower has caught up and is listening once it says where it follows from.
+        assert "following from position" in follower.stderr.readline()
         _import(ledger, second)
         deadline = time.monotonic() + 30
         while Projection(ledger).position() < ledger.max_position():

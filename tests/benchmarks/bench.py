@@ -53,6 +53,7 @@ from ledger.runs import take_run  # noqa: E402
 from ledger.store import Ledger  # noqa: E402
 from ledger.views import Projection  # noqa: E402
 from projections.engine import derive_client  # noqa: E402
+from tests.benchmarks.bench_postgres import bench_postgres  # noqa: E402
 
 SEED = 2012
 EXPLAIN_SAMPLE = 300
@@ -212,7 +213,7 @@ def peak_rss_mb() -> float:
 
 
 def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
-          say: Any) -> dict[str, Any]:
+          say: Any, postgres: str | None = None) -> dict[str, Any]:
     as_of = last_received(pilot)
     db = folder / "ledger.db"
     ledger = Ledger(f"sqlite:///{db}")
@@ -252,6 +253,8 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
     ingest_rate = accepted / ingest_s
     rebuild_rate = events / rebuild_s
     cpus = len(os.sched_getaffinity(0))
+    on_postgres = {} if postgres is None else postgres_figures(pilot, postgres, as_of, cpus,
+                                                              derive_s / naive_events, say)
     per_event = {"raw_read_s": 1 / raw_read_rate, "naive_read_s": naive_read_s / naive_events,
                  "derive_s": derive_s / naive_events}
     return {
@@ -277,9 +280,22 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
         "payment_run_lines": len(run.lines),
         "ingest_s": round(ingest_s, 1),
         "rebuild_s": round(rebuild_s, 1),
+        **on_postgres,
         "peak_rss_mb": peak_rss_mb(),
         "cpus": cpus,
     }
+
+
+def postgres_figures(pilot: Path, url: str, as_of: date, cpus: int, derive_s: float,
+                     say: Any) -> dict[str, Any]:
+    """The PostgreSQL figures (:mod:`bench_postgres`), with the rebuild's ceiling on that server:
+    the plain psycopg read in place of the plain SQLite read (:func:`ceilings`)."""
+    figures = bench_postgres(pilot, url, as_of, say)
+    raw_read_s = 1 / figures["pg_raw_read_per_s"]
+    ceiling = cpus / (raw_read_s + derive_s) * raw_read_s
+    figures["pg_rebuild_ratio_ceiling"] = round(ceiling, 3)
+    figures["pg_rebuild_of_ceiling"] = round(figures["pg_rebuild_ratio"] / ceiling, 3)
+    return figures
 
 
 def main() -> None:
@@ -289,6 +305,8 @@ def main() -> None:
                         help="clients in the sample the naive figures come from")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep its files")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="also measure on this PostgreSQL database (it is emptied)")
     parser.add_argument("--pilot", type=Path, help=argparse.SUPPRESS)  # the measuring child
     args = parser.parse_args()
 
@@ -296,7 +314,8 @@ def main() -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     if args.pilot is not None:
-        result = bench(args.pilot, args.clients, args.naive_clients, args.pilot.parent, say)
+        result = bench(args.pilot, args.clients, args.naive_clients, args.pilot.parent, say,
+                       args.postgres)
         print(json.dumps(result))
         return
     with tempfile.TemporaryDirectory(prefix="pbr-bench-") as temporary:
@@ -308,7 +327,8 @@ def main() -> None:
         # Measured in a child of its own, so peak memory is the product's, not the simulator's.
         measured = subprocess.run(
             [sys.executable, __file__, "--pilot", str(pilot), "--clients", str(args.clients),
-             "--naive-clients", str(args.naive_clients)],
+             "--naive-clients", str(args.naive_clients),
+             *(["--postgres", args.postgres] if args.postgres else [])],
             check=True, stdout=subprocess.PIPE, text=True)
         result = json.loads(measured.stdout)
     if args.json:

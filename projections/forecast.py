@@ -1,0 +1,322 @@
+"""Cash-flow forecast for providers (RULES.md §12), and its back-test. Pure: no storage.
+
+For each of the N payment periods after E's, per provider, as known on K = E:
+
+- ``due``: entitlements achieved as of E whose ``payable_on`` falls in the period;
+- ``at_stake``: pending entitlements whose ``payable_on`` is already fixed — the date they would
+  have if nothing further happened — falling in the period, at full amount;
+- ``expected``: ``due`` plus each ``at_stake`` amount times the achievement rate of its outcome
+  and instalment among the entitlements already decided, summed exactly and rounded half up to
+  the penny once per period.
+
+"If nothing further happened" is read literally (commissioning decision 4): the outcome's own
+rule is asked again on the same facts with time run on (:func:`fixed_evidence_on`); if it would
+then be achieved, on the date it gives, that date is fixed. A pending entitlement that would not
+(a pair of reviews still to come, a release from custody not yet known) is ``unscheduled``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from ledger.rulesets import Ruleset
+from projections.engine import RULES
+from projections.model import History, Journey, OutcomeResult, Status
+from projections.periods import period_end
+from projections.recovery import split_instalments
+
+ZERO = Decimal("0.00")
+POOL_BELOW = 30  # §12: fewer decided under the ruleset than this, and the rate is pooled
+RATE_PLACES = Decimal("0.0001")
+# The pending reasons whose date time alone can fix: a qualifying pair awaiting its period's end
+# (1.1, 1.3), a window or clock running (1.2, 3.1, 3.2), a spell off benefits running (2.1).
+# Any other pending entitlement needs a fact still to come, so the rule is not asked again.
+FIXABLE = frozenset({"awaiting_period_end", "window_running", "spell_running"})
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One entitlement (an outcome, or one instalment) that is pending or failed as of E.
+
+    ``payable_on`` is the fixed payable date of a pending one, or ``None`` when it is not fixed;
+    ``amount`` is its full amount (tariff times band multiplier, or the instalment's share).
+    """
+
+    client: str
+    journey: str
+    outcome: str
+    instalment: int | None
+    provider: str
+    site: str
+    ruleset: str
+    status: str  # "pending" or "failed"
+    amount: Decimal | None
+    payable_on: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Achieved:
+    """An achieved entitlement: what ``due`` and the rates count."""
+
+    outcome: str
+    instalment: int | None
+    provider: str
+    ruleset: str
+    amount: Decimal
+    payable_on: date
+
+
+def time_run_on(as_of: date) -> date:
+    """A date past every window, lag and reset limit of any ruleset: "time run on"."""
+    return date(as_of.year + 30, 12, 31)
+
+
+def fixed_evidence_on(history: History, journey: Journey, ruleset: Ruleset,
+                      outcome: str) -> tuple[date | None, dict[int, date]]:
+    """§12: the evidence date a pending outcome would have if nothing further happened, and
+    each instalment's; ``None`` / absent where it would still not be achieved.
+
+    The rule is asked on the same facts (the history as of E) with time run on: a window from a
+    known completion (1.2), the current offending clock (3.1, 3.2), the current spell off
+    benefits (2.1) and a qualifying pair awaiting its period's end (1.1, 1.3) run out; nothing
+    else happens. A cohort measure is never fixed here (its amount is not known per journey).
+    """
+    params = getattr(ruleset.outcomes, outcome)
+    if getattr(params, "measure", "individual") == "cohort":
+        return None, {}
+    finding = RULES[outcome](history, journey, ruleset, time_run_on(history.as_of))
+    whole = finding.evidence_on if finding.status is Status.ACHIEVED else None
+    return whole, {i.n: i.evidence_on for i in finding.instalments
+                   if i.status is Status.ACHIEVED and i.evidence_on is not None}
+
+
+def client_units(history: History, results: Sequence[OutcomeResult],
+                 rulesets: Mapping[str, Ruleset]) -> list[Unit]:
+    """Every pending or failed entitlement of one client's outcomes, pending ones with their
+    fixed payable date (or none) and full amount (§12)."""
+    journeys = {journey.journey: journey for journey in history.journeys}
+    units: list[Unit] = []
+    for result in results:
+        if result.client is None or result.journey is None:
+            continue  # cohort rows: see commissioning decision 5
+        parts = ([(None, result.status, result.reason)] if result.instalments is None
+                 else [(i.n, i.status, i.reason) for i in result.instalments])
+        if not any(status in (Status.PENDING, Status.FAILED) for _, status, _ in parts):
+            continue
+        ruleset = rulesets[result.ruleset]
+        journey = journeys[result.journey]
+        fixable = any(status is Status.PENDING and reason in FIXABLE
+                      for _, status, reason in parts)
+        fixed = (fixed_evidence_on(history, journey, ruleset, result.outcome) if fixable
+                 else (None, {}))
+        amount = ruleset.amount(getattr(ruleset.outcomes, result.outcome).tariff,
+                                journey.lasars_band)
+        shares = None if result.instalments is None else split_instalments(
+            amount, len(result.instalments))
+        lag = getattr(ruleset.outcomes, result.outcome).lag
+        for n, status, reason in parts:
+            if status is Status.FAILED:
+                units.append(Unit(history.client, result.journey, result.outcome, n,
+                                  journey.provider, history.site, ruleset.id, "failed", None,
+                                  None))
+            elif status is Status.PENDING:
+                evidence = None
+                if reason in FIXABLE:
+                    evidence = fixed[0] if n is None else fixed[1].get(n)
+                units.append(Unit(
+                    history.client, result.journey, result.outcome, n, journey.provider,
+                    history.site, ruleset.id, "pending",
+                    amount if shares is None or n is None else shares[n - 1],
+                    None if evidence is None else lag.after(evidence)))
+    return units
+
+
+def achieved_entitlements(results: Iterable[OutcomeResult]) -> list[Achieved]:
+    """The achieved entitlements of individual outcomes (cohort rows left out)."""
+    found = []
+    for result in results:
+        if result.client is None or result.provider is None:
+            continue
+        parts = ([(None, result.status, result.amount, result.payable_on)]
+                 if result.instalments is None else
+                 [(i.n, i.status, i.amount, i.payable_on) for i in result.instalments])
+        for n, status, amount, payable_on in parts:
+            if status is Status.ACHIEVED and amount is not None and payable_on is not None:
+                found.append(Achieved(result.outcome, n, result.provider, result.ruleset,
+                                      amount, payable_on))
+    return found
+
+
+def period_ends(as_of: date, periods: int, payment_period: str) -> list[date]:
+    """§12: the ends of the ``periods`` payment periods after the one E falls in."""
+    ends, current = [], period_end(as_of, payment_period)
+    for _ in range(periods):
+        current = period_end(current + timedelta(days=1), payment_period)
+        ends.append(current)
+    return ends
+
+
+@dataclass(frozen=True)
+class Rate:
+    ruleset: str
+    outcome: str
+    instalment: int | None
+    decided: int
+    achieved: int
+    pooled: bool
+
+    @property
+    def value(self) -> Fraction | None:
+        return None if not self.decided else Fraction(self.achieved, self.decided)
+
+
+Counts = Mapping[tuple[str, str, int | None], tuple[int, int]]  # (decided, achieved)
+
+
+def rates(counts: Counts) -> dict[tuple[str, str, int | None], Rate]:
+    """§12: the achievement rate of each ruleset, outcome and instalment; pooled over every
+    ruleset where fewer than 30 are decided under it (null where none is decided anywhere)."""
+    pooled: dict[tuple[str, int | None], list[int]] = {}
+    for (_, outcome, n), (decided, achieved) in counts.items():
+        total = pooled.setdefault((outcome, n), [0, 0])
+        total[0] += decided
+        total[1] += achieved
+    found = {}
+    for key, (decided, achieved) in counts.items():
+        ruleset, outcome, n = key
+        if decided < POOL_BELOW:
+            decided, achieved = pooled[(outcome, n)]
+            found[key] = Rate(ruleset, outcome, n, decided, achieved, True)
+        else:
+            found[key] = Rate(ruleset, outcome, n, decided, achieved, False)
+    return found
+
+
+def decided_counts(achieved: Iterable[Achieved], units: Iterable[Unit],
+                   ) -> dict[tuple[str, str, int | None], tuple[int, int]]:
+    """Decided (achieved or failed) and achieved entitlements per ruleset, outcome, instalment;
+    every pending one's key is present too, so its rate can be looked up."""
+    counts: dict[tuple[str, str, int | None], list[int]] = {}
+    for entitlement in achieved:
+        pair = counts.setdefault((entitlement.ruleset, entitlement.outcome,
+                                  entitlement.instalment), [0, 0])
+        pair[0] += 1
+        pair[1] += 1
+    for unit in units:
+        pair = counts.setdefault((unit.ruleset, unit.outcome, unit.instalment), [0, 0])
+        if unit.status == "failed":
+            pair[0] += 1
+    return {key: (decided, won) for key, (decided, won) in counts.items()}
+
+
+def _round_pence(pence: Fraction) -> Decimal:
+    """Half up to the penny, once (§12: each period's expected is summed exactly)."""
+    whole = (pence + Fraction(1, 2)).__floor__()
+    return (Decimal(whole) / 100).quantize(Decimal("0.01"))
+
+
+def _rate_text(rate: Fraction | None) -> str | None:
+    if rate is None:
+        return None
+    return str((Decimal(rate.numerator) / Decimal(rate.denominator)).quantize(RATE_PLACES))
+
+
+def forecast(as_of: date, periods: int, payment_period: str, achieved: Sequence[Achieved],
+             units: Sequence[Unit], counts: Counts | None = None) -> dict:
+    """CONTRACT.md's ``pbr forecast --json`` document (§12). ``counts`` are the decided counts
+    when the caller has them already (read from the projection tables); otherwise they are
+    counted from ``achieved`` and ``units``."""
+    ends = period_ends(as_of, periods, payment_period)
+    starts = [period_end(as_of, payment_period), *ends[:-1]]
+    known = dict(counts if counts is not None else decided_counts(achieved, units))
+    for unit in units:  # a pending entitlement's key, though none of its kind is decided
+        known.setdefault((unit.ruleset, unit.outcome, unit.instalment), (0, 0))
+    table = rates(known)
+
+    def period_of(day: date) -> int | None:
+        for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
+            if start < day <= end:
+                return index
+        return None
+
+    due = [dict[str, Decimal]() for _ in ends]
+    stake = [dict[str, Decimal]() for _ in ends]
+    expected = [dict[str, Fraction]() for _ in ends]
+    for entitlement in achieved:
+        index = period_of(entitlement.payable_on)
+        if index is not None:
+            provider = entitlement.provider
+            due[index][provider] = due[index].get(provider, ZERO) + entitlement.amount
+            expected[index][provider] = (expected[index].get(provider, Fraction(0))
+                                         + Fraction(entitlement.amount) * 100)
+    used: set[tuple[str, str, int | None]] = set()
+    unscheduled = []
+    for unit in units:
+        if unit.status != "pending" or unit.amount is None:
+            continue
+        key = (unit.ruleset, unit.outcome, unit.instalment)
+        rate = table[key].value
+        if unit.payable_on is None:
+            used.add(key)
+            unscheduled.append({"provider": unit.provider, "client": unit.client,
+                                "journey": unit.journey, "outcome": unit.outcome,
+                                "instalment": unit.instalment, "amount": unit.amount,
+                                "rate": _rate_text(rate)})
+            continue
+        index = period_of(unit.payable_on)
+        if index is None:
+            continue
+        used.add(key)
+        provider = unit.provider
+        stake[index][provider] = stake[index].get(provider, ZERO) + unit.amount
+        expected[index][provider] = (expected[index].get(provider, Fraction(0))
+                                     + Fraction(unit.amount) * 100 * (rate or 0))
+    providers = sorted({p for part in (*due, *stake) for p in part})
+    return {
+        "as_of": as_of, "known_on": as_of,
+        "periods": [{"period_end": end, "providers": {
+            provider: {"due": due[i].get(provider, ZERO), "at_stake": stake[i].get(provider, ZERO),
+                       "expected": _round_pence(expected[i].get(provider, Fraction(0)))}
+            for provider in providers}} for i, end in enumerate(ends)],
+        "unscheduled": sorted(unscheduled, key=lambda u: (u["provider"], u["client"],
+                                                          u["journey"], u["outcome"],
+                                                          u["instalment"] or 0)),
+        "rates": [{"ruleset": r.ruleset, "outcome": r.outcome, "instalment": r.instalment,
+                   "decided": r.decided, "achieved": r.achieved, "rate": _rate_text(r.value),
+                   "pooled": r.pooled}
+                  for key, r in sorted(table.items(), key=lambda kv: (kv[0][0], kv[0][1],
+                                                                      kv[0][2] or 0))
+                  if key in used]}
+
+
+def backtest(forecasts: Sequence[dict], paid: Mapping[tuple[date, str], Decimal]) -> dict:
+    """§12's check against history: each forecast's ``expected`` per provider and period beside
+    what the run as of that period's end actually paid (net). Per provider and horizon (periods
+    ahead), the mean absolute error as a share of the mean paid (commissioning decision 7)."""
+    errors: dict[tuple[str, int], list[Decimal]] = {}
+    for document in forecasts:
+        for horizon, period in enumerate(document["periods"], start=1):
+            end = period["period_end"]
+            for provider in sorted({p for (e, p) in paid if e == end}
+                                   | set(period["providers"])):
+                if (end, provider) not in paid:
+                    continue
+                forecast_amount = period["providers"].get(provider, {}).get("expected", ZERO)
+                actual = paid[(end, provider)]
+                errors.setdefault((provider, horizon), []).extend(
+                    [abs(forecast_amount - actual), actual])
+    rows = []
+    for (provider, horizon), values in sorted(errors.items()):
+        absolute, actual = values[0::2], values[1::2]
+        paid_sum = sum(actual, ZERO)
+        rows.append({"provider": provider, "horizon": horizon, "forecasts": len(actual),
+                     "mean_absolute_error": (sum(absolute, ZERO) / len(actual)).quantize(
+                         Decimal("0.01")),
+                     "mean_paid": (paid_sum / len(actual)).quantize(Decimal("0.01")),
+                     "share_of_paid": None if not paid_sum else
+                     (sum(absolute, ZERO) / paid_sum).quantize(RATE_PLACES)})
+    return {"rows": rows}

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 from ledger.rulesets import Ruleset
@@ -222,7 +222,8 @@ def _round_pence(pence: Fraction) -> Decimal:
 def _rate_text(rate: Fraction | None) -> str | None:
     if rate is None:
         return None
-    return str((Decimal(rate.numerator) / Decimal(rate.denominator)).quantize(RATE_PLACES))
+    return str((Decimal(rate.numerator) / Decimal(rate.denominator)).quantize(
+        RATE_PLACES, rounding=ROUND_HALF_UP))
 
 
 def forecast(as_of: date, periods: int, payment_period: str, achieved: Sequence[Achieved],
@@ -293,30 +294,38 @@ def forecast(as_of: date, periods: int, payment_period: str, achieved: Sequence[
                   if key in used]}
 
 
-def backtest(forecasts: Sequence[dict], paid: Mapping[tuple[date, str], Decimal]) -> dict:
+def backtest(forecasts: Sequence[dict], paid: Mapping[tuple[date, str], Decimal],
+             run_dates: Iterable[date]) -> dict:
     """§12's check against history: each forecast's ``expected`` per provider and period beside
-    what the run as of that period's end actually paid (net). Per provider and horizon (periods
-    ahead), the mean absolute error as a share of the mean paid (commissioning decision 7)."""
-    errors: dict[tuple[str, int], list[Decimal]] = {}
+    what the runs as of that period's end actually paid, net (nothing, for a provider with no
+    line in them). Per provider and horizon (periods ahead): the mean absolute error, and that
+    as a share of the mean paid (commissioning decision 7). Periods with no run are left out."""
+    dates = set(run_dates)
+    providers = sorted({p for _, p in paid} | {p for document in forecasts
+                                                for period in document["periods"]
+                                                for p in period["providers"]})
+    errors: dict[tuple[str, int], list[tuple[Decimal, Decimal]]] = {}
     for document in forecasts:
         for horizon, period in enumerate(document["periods"], start=1):
             end = period["period_end"]
-            for provider in sorted({p for (e, p) in paid if e == end}
-                                   | set(period["providers"])):
-                if (end, provider) not in paid:
-                    continue
-                forecast_amount = period["providers"].get(provider, {}).get("expected", ZERO)
-                actual = paid[(end, provider)]
-                errors.setdefault((provider, horizon), []).extend(
-                    [abs(forecast_amount - actual), actual])
+            if end not in dates:
+                continue
+            for provider in providers:
+                expected = period["providers"].get(provider, {}).get("expected", ZERO)
+                actual = paid.get((end, provider), ZERO)
+                errors.setdefault((provider, horizon), []).append((abs(expected - actual),
+                                                                   actual))
     rows = []
-    for (provider, horizon), values in sorted(errors.items()):
-        absolute, actual = values[0::2], values[1::2]
-        paid_sum = sum(actual, ZERO)
-        rows.append({"provider": provider, "horizon": horizon, "forecasts": len(actual),
-                     "mean_absolute_error": (sum(absolute, ZERO) / len(actual)).quantize(
-                         Decimal("0.01")),
-                     "mean_paid": (paid_sum / len(actual)).quantize(Decimal("0.01")),
-                     "share_of_paid": None if not paid_sum else
-                     (sum(absolute, ZERO) / paid_sum).quantize(RATE_PLACES)})
+    for (provider, horizon), pairs in sorted(errors.items()):
+        absolute = sum((a for a, _ in pairs), ZERO)
+        actual = sum((p for _, p in pairs), ZERO)
+        rows.append({"provider": provider, "horizon": horizon, "forecasts": len(pairs),
+                     "mean_absolute_error": _pounds(absolute / len(pairs)),
+                     "mean_paid": _pounds(actual / len(pairs)),
+                     "share_of_paid": None if not actual else
+                     (absolute / actual).quantize(RATE_PLACES, rounding=ROUND_HALF_UP)})
     return {"rows": rows}
+
+
+def _pounds(amount: Decimal) -> Decimal:
+    return amount.quantize(ZERO, rounding=ROUND_HALF_UP)

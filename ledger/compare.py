@@ -1,0 +1,293 @@
+"""``pbr compare`` in the ledger (RULES.md §11): rulesets worked out on one history, nothing
+recorded.
+
+The store is read once: each client's stream is decoded and its history built once, and every
+ruleset is derived from that history (in worker processes, by ranges of stream ids, on a large
+file database). A ruleset that sets only some outcomes differently from the first derives only
+those (:func:`projections.compare.differing_outcomes`). When the first ruleset is the one
+published ruleset and the projection tables are current for E and K, its totals are read from
+them instead of derived (:func:`projection_tally`).
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import create_engine
+
+from ledger.codec import EventDecoder
+from ledger.memory import cycle_collection_paused
+from ledger.refusals import Refused
+from ledger.rulesets import Ruleset, RulesetError, parse_ruleset, ruleset_digest
+from ledger.store import Ledger
+from ledger.views import (
+    PARALLEL_FROM_EVENTS,
+    Projection,
+    _group_streams,
+    _shards,
+    _stream_rows,
+    worker_count,
+)
+from projections.cohort import cohort_outcomes
+from projections.compare import (
+    Profile,
+    Tally,
+    as_if_governing,
+    differing_outcomes,
+    report,
+)
+from projections.engine import derive_history
+from projections.history import build_history
+from projections.model import History
+
+UNKNOWN_RULESET = "unknown_ruleset"
+BAD_RULESET_FILE = "bad_ruleset_file"
+DUPLICATE_RULESET = "duplicate_ruleset_id"
+TOO_FEW_RULESETS = "too_few_rulesets"
+SHARDS = 16
+
+
+def load_rulesets(ledger: Ledger, names: Sequence[str]) -> list[Ruleset]:
+    """Each RULESET argument: a path to a TOML file, else a published id (refused otherwise)."""
+    if len(names) < 2:
+        raise Refused(TOO_FEW_RULESETS, "RULESET: give two or more rulesets to compare")
+    published = {ruleset.id: ruleset for ruleset in ledger.rulesets()}
+    found: list[Ruleset] = []
+    for name in names:
+        path = Path(name)
+        if path.is_file():
+            try:
+                found.append(parse_ruleset(path.read_text(encoding="utf-8")))
+            except (RulesetError, UnicodeDecodeError, OSError) as error:
+                raise Refused(BAD_RULESET_FILE, f"{name}: {error}") from None
+        elif name in published:
+            found.append(published[name])
+        else:
+            raise Refused(UNKNOWN_RULESET, f"RULESET: {name!r} is neither a ruleset file nor "
+                                           "a published ruleset id (see pbr rules list)")
+    ids = [ruleset.id for ruleset in found]
+    for ruleset_id in ids:
+        if ids.count(ruleset_id) > 1:
+            raise Refused(DUPLICATE_RULESET, f"RULESET: the id {ruleset_id!r} is given twice; "
+                                             "each compared ruleset needs its own id")
+    return found
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """One pass of the derivation: ruleset ``source`` (only ``only``'s outcomes, or all), added
+    (``sign = 1``) to or taken (``-1``) from the tally of ruleset ``target``."""
+
+    source: int
+    only: frozenset[str] | None
+    sign: int
+    target: int
+
+
+def plan(rulesets: Sequence[Ruleset], first_known: bool) -> tuple[list[Derivation], set[int]]:
+    """The derivations a comparison needs, full ones first; and the rulesets built on the
+    first's tally. ``first_known``: the first's tally is read from the projection tables."""
+    derivations = [] if first_known else [Derivation(0, None, 1, 0)]
+    on_first: set[int] = set()
+    for index, ruleset in enumerate(rulesets[1:], start=1):
+        only = differing_outcomes(rulesets[0], ruleset)
+        if only is None:
+            derivations.append(Derivation(index, None, 1, index))
+            continue
+        on_first.add(index)
+        if only:
+            derivations += [Derivation(index, only, 1, index), Derivation(0, only, -1, index)]
+    derivations.sort(key=lambda d: d.only is not None)
+    return derivations, on_first
+
+
+def _uses_cohort(ruleset: Ruleset, only: frozenset[str] | None) -> bool:
+    return any(getattr(ruleset.outcomes, name) is not None
+               and getattr(ruleset.outcomes, name).measure == "cohort"
+               and (only is None or name in only)
+               for name in ("offending_initial", "offending_final"))
+
+
+def tally_histories(histories: Iterator[History], rulesets: Sequence[Ruleset],
+                    derivations: Sequence[Derivation], keep: bool,
+                    ) -> tuple[list[Tally], list[History]]:
+    """Each derivation's tally over the histories, each history derived once per ruleset at
+    most (a partial derivation of a ruleset derived in full is a filter of it)."""
+    tallies = [Tally() for _ in derivations]
+    kept: list[History] = []
+    for history in histories:
+        full: dict[int, Sequence] = {}
+        for tally, derivation in zip(tallies, derivations, strict=True):
+            ruleset = rulesets[derivation.source]
+            if derivation.only is None:
+                results = full[derivation.source] = derive_history(history, [ruleset]).outcomes
+            elif derivation.source in full:
+                results = [r for r in full[derivation.source] if r.outcome in derivation.only]
+            else:
+                results = derive_history(history, [ruleset], derivation.only).outcomes
+            tally.add_client(history, results, ruleset, derivation.only is None)
+        if keep:
+            history.clocks.clear()
+            kept.append(history)
+    return tallies, kept
+
+
+def _histories(decoder: EventDecoder, rows: Iterator[tuple], as_of: date,
+               known_on: date) -> Iterator[History]:
+    for events in _group_streams(decoder, rows):
+        history = build_history(events, known_on, as_of)
+        if history is not None:
+            yield history
+
+
+_inherited: dict[str, Any] = {}  # what a forked compare worker takes from its parent
+
+
+def _shard_in_worker(job: tuple) -> tuple[list[Tally], list[History]]:
+    lo, hi, head, as_of, known_on, rulesets, derivations, keep = job
+    if "engine" not in _inherited:
+        gc.freeze()
+        gc.enable()
+        _inherited["engine"] = create_engine(_inherited["url"])
+    with _inherited["engine"].connect() as connection:
+        rows = _stream_rows(connection, lo, hi, head)
+        return tally_histories(_histories(_inherited["decoder"], rows, as_of, known_on),
+                               rulesets, derivations, keep)
+
+
+def _pool(ledger: Ledger, decoder: EventDecoder, workers: int) -> Any:
+    _inherited.clear()
+    _inherited.update(url=ledger.datastore.engine.url.render_as_string(hide_password=False),
+                      decoder=decoder)
+    return multiprocessing.get_context("fork").Pool(workers)
+
+
+def _can_fork(ledger: Ledger) -> bool:
+    url = ledger.datastore.engine.url
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    return not in_memory and "fork" in multiprocessing.get_all_start_methods()
+
+
+def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
+                   derivations: Sequence[Derivation], as_of: date, known_on: date,
+                   workers: int | None = None) -> list[Tally]:
+    """Each derivation's tally over every client, cohorts included, reading the store once."""
+    if not derivations:
+        return []
+    head = ledger.max_position()
+    decoder = EventDecoder(ledger.mapper)
+    keep = any(_uses_cohort(rulesets[d.source], d.only) for d in derivations)
+    workers = workers or worker_count()
+    parallel = _can_fork(ledger) and workers > 1 and head >= PARALLEL_FROM_EVENTS
+    tallies = [Tally() for _ in derivations]
+    histories: list[History] = []
+    jobs = [(lo, hi, head, as_of, known_on, list(rulesets), list(derivations), keep)
+            for lo, hi in _shards(SHARDS if parallel else 1)]
+    with _pool(ledger, decoder, workers) if parallel else nullcontext() as pool:
+        if pool is not None:
+            parts: Iterator = pool.imap_unordered(_shard_in_worker, jobs)
+        else:
+            parts = iter([_in_process(ledger, decoder, job) for job in jobs])
+        for shard_tallies, shard_histories in parts:
+            tallies = [mine.combine(theirs) for mine, theirs in zip(tallies, shard_tallies,
+                                                                    strict=True)]
+            histories += shard_histories
+    for tally, derivation in zip(tallies, derivations, strict=True):
+        ruleset = rulesets[derivation.source]
+        if keep and _uses_cohort(ruleset, derivation.only):
+            tally.add_cohorts([r for r in cohort_outcomes(histories, [ruleset], as_of)
+                               if derivation.only is None or r.outcome in derivation.only],
+                              as_of)
+    return tallies
+
+
+def _in_process(ledger: Ledger, decoder: EventDecoder,
+                job: tuple) -> tuple[list[Tally], list[History]]:
+    lo, hi, head, as_of, known_on, rulesets, derivations, keep = job
+    with ledger.datastore.transaction(commit=False) as session:
+        rows = _stream_rows(session.connection(), lo, hi, head)
+        return tally_histories(_histories(decoder, rows, as_of, known_on), rulesets,
+                               derivations, keep)
+
+
+def reusable_projection(ledger: Ledger, first: Ruleset, as_of: date,
+                        known_on: date) -> Projection | None:
+    """The projection tables, when they hold exactly the first ruleset's derivation as of E
+    known on K: it is the one published ruleset, it governs every journey (none unruled),
+    and the tables are current for E and K (caught up first)."""
+    published = ledger.rulesets()
+    if len(published) != 1 or ruleset_digest(published[0]) != ruleset_digest(first):
+        return None
+    projection = Projection.existing(ledger)
+    if projection is None or not projection.has_commissioning_rows() \
+            or not projection.serves(as_of, known_on):
+        return None
+    with ledger.datastore.transaction(commit=False) as session:
+        if session.execute(text("SELECT 1 FROM pbr_unruled_journeys LIMIT 1")).first():
+            return None
+    return projection
+
+
+def projection_tally(projection: Projection, as_of: date) -> Tally:
+    """The first ruleset's tally read from the projection tables: payable entitlements grouped
+    by amount (sums stay exact decimals), journeys and offers per profile."""
+    tally = Tally()
+    day = as_of.isoformat()
+    profile_columns = ("j.substance_group, j.offended_before, j.injecting, j.housing_problem, "
+                       "j.lasars_band")
+    with projection.datastore.transaction(commit=False) as session:
+        def run(sql: str) -> Any:
+            return session.execute(text(sql), {"day": day})
+        for outcome, provider, site, amount, count in run(
+                "SELECT outcome, provider, site, amount, count(*) FROM pbr_entitlements "
+                "WHERE payable_on <= :day GROUP BY outcome, provider, site, amount"):
+            tally.add_payable(outcome, provider, site, Decimal(amount) * count)
+        for *profile, amount, count in run(
+                f"SELECT {profile_columns}, e.amount, count(*) FROM pbr_entitlements e "
+                "JOIN pbr_journey_profiles j ON e.client = j.client AND e.journey = j.journey "
+                f"WHERE e.payable_on <= :day GROUP BY {profile_columns}, e.amount"):
+            tally.profile(_profile(profile)).total += Decimal(amount) * count
+        for *profile, offer, count in run(
+                f"SELECT {profile_columns}, j.max_earnable, count(*) FROM pbr_journey_profiles j "
+                f"GROUP BY {profile_columns}, j.max_earnable"):
+            part = tally.profile(_profile(profile))
+            part.journeys += count
+            part.offered += Decimal(offer) * count
+    return tally
+
+
+def _profile(values: Sequence[Any]) -> Profile:
+    group, offended, injecting, housing, band = values
+    return Profile(group, bool(offended), bool(injecting), bool(housing), int(band))
+
+
+@cycle_collection_paused()
+def compare(ledger: Ledger, rulesets: Sequence[Ruleset], as_of: date, known_on: date,
+            workers: int | None = None) -> dict:
+    """RULES.md §11: the comparison document (CONTRACT.md ``pbr compare --json``)."""
+    governing = [as_if_governing(ruleset) for ruleset in rulesets]
+    projection = reusable_projection(ledger, rulesets[0], as_of, known_on)
+    derivations, on_first = plan(governing, projection is not None)
+    derived = derive_tallies(ledger, governing, derivations, as_of, known_on, workers)
+    first = projection_tally(projection, as_of) if projection is not None else next(
+        tally for tally, d in zip(derived, derivations, strict=True)
+        if d.target == 0 and d.only is None)
+    tallies = []
+    for index in range(len(rulesets)):
+        tally = first if index == 0 or index in on_first else Tally()
+        for part, derivation in zip(derived, derivations, strict=True):
+            if derivation.target == index and index:
+                tally = tally.combine(part, derivation.sign)
+        tallies.append((rulesets[index], tally))
+    document = report(tallies, as_of, known_on)
+    document["first_from_projection"] = projection is not None
+    return document

@@ -53,10 +53,10 @@ def _from_projection(projection: Projection, as_of: date,
     with projection.datastore.transaction(commit=False) as session:
         def rows(sql: str) -> list:
             return list(session.execute(text(sql), {"day": day}))
-        achieved = [Achieved(outcome, n, provider, ruleset, Decimal(amount),
+        achieved = [Achieved(outcome, n, provider, site, ruleset, Decimal(amount),
                              date.fromisoformat(payable_on))
-                    for outcome, n, provider, ruleset, amount, payable_on in rows(
-                        "SELECT outcome, instalment, provider, ruleset, amount, payable_on "
+                    for outcome, n, provider, site, ruleset, amount, payable_on in rows(
+                        "SELECT outcome, instalment, provider, site, ruleset, amount, payable_on "
                         "FROM pbr_entitlements WHERE client IS NOT NULL AND payable_on > :day")]
         units = [Unit(client, journey, outcome, n, provider, site, ruleset, "pending",
                       Decimal(amount), None if payable_on is None
@@ -131,7 +131,12 @@ def backtest_document(ledger: Ledger, periods: int) -> dict:
         achieved, units = _derived(by_client, rulesets, as_of)
         forecasts.append(forecast(as_of, periods, kind, achieved, units))
     document = backtest(forecasts, paid, [run.as_of for run in runs])
-    document.update(periods=periods, taken=[f["as_of"] for f in forecasts],
+    sites: dict[str, set[str]] = {}
+    for found in forecasts:
+        for provider, named in found["provider_sites"].items():
+            sites.setdefault(provider, set()).update(named)
+    document.update(provider_sites={p: sorted(s) for p, s in sorted(sites.items())},
+                    periods=periods, taken=[f["as_of"] for f in forecasts],
                     forecasts=[{"as_of": f["as_of"], "periods": f["periods"]} for f in forecasts],
                     paid=[{"period_end": e, "provider": p, "paid": a}
                           for (e, p), a in sorted(paid.items())])

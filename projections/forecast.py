@@ -65,6 +65,7 @@ class Achieved:
     outcome: str
     instalment: int | None
     provider: str
+    site: str | None
     ruleset: str
     amount: Decimal
     payable_on: date
@@ -146,8 +147,8 @@ def achieved_entitlements(results: Iterable[OutcomeResult]) -> list[Achieved]:
                  [(i.n, i.status, i.amount, i.payable_on) for i in result.instalments])
         for n, status, amount, payable_on in parts:
             if status is Status.ACHIEVED and amount is not None and payable_on is not None:
-                found.append(Achieved(result.outcome, n, result.provider, result.ruleset,
-                                      amount, payable_on))
+                found.append(Achieved(result.outcome, n, result.provider, result.site,
+                                      result.ruleset, amount, payable_on))
     return found
 
 
@@ -277,8 +278,13 @@ def forecast(as_of: date, periods: int, payment_period: str, achieved: Sequence[
         expected[index][provider] = (expected[index].get(provider, Fraction(0))
                                      + Fraction(unit.amount) * 100 * (rate or 0))
     providers = sorted({p for part in (*due, *stake) for p in part})
+    sites: dict[str, set[str]] = {}
+    for item in (*achieved, *units):
+        if item.site is not None:
+            sites.setdefault(item.provider, set()).add(item.site)
     return {
         "as_of": as_of, "known_on": as_of,
+        "provider_sites": {p: sorted(found) for p, found in sorted(sites.items())},
         "periods": [{"period_end": end, "providers": {
             provider: {"due": due[i].get(provider, ZERO), "at_stake": stake[i].get(provider, ZERO),
                        "expected": _round_pence(expected[i].get(provider, Fraction(0)))}

@@ -43,6 +43,7 @@ from projections.compare import (
     Tally,
     as_if_governing,
     differing_outcomes,
+    offer_total,
     report,
 )
 from projections.engine import derive_history
@@ -237,32 +238,50 @@ def reusable_projection(ledger: Ledger, first: Ruleset, as_of: date,
     return projection
 
 
-def projection_tally(projection: Projection, as_of: date) -> Tally:
-    """The first ruleset's tally read from the projection tables: payable entitlements grouped
-    by amount (sums stay exact decimals), journeys and offers per profile."""
+def projection_tally(projection: Projection, as_of: date,
+                     only: frozenset[str] | None = None) -> Tally:
+    """The first ruleset's tally read from the projection tables (of ``only``'s outcomes, or
+    all): payable entitlements grouped by amount (sums stay exact decimals), journeys and
+    offers per profile."""
     tally = Tally()
     day = as_of.isoformat()
     profile_columns = ("j.substance_group, j.offended_before, j.injecting, j.housing_problem, "
                        "j.lasars_band")
+    names = sorted(only or ())
+    chosen = "" if only is None else (
+        "AND e.outcome IN (" + ", ".join(f":o{n}" for n in range(len(names))) + ") ")
+    parameters = {"day": day, **{f"o{n}": name for n, name in enumerate(names)}}
     with projection.datastore.transaction(commit=False) as session:
         def run(sql: str) -> Any:
-            return session.execute(text(sql), {"day": day})
+            return session.execute(text(sql), parameters)
         for outcome, provider, site, amount, count in run(
-                "SELECT outcome, provider, site, amount, count(*) FROM pbr_entitlements "
-                "WHERE payable_on <= :day GROUP BY outcome, provider, site, amount"):
+                "SELECT e.outcome, e.provider, e.site, e.amount, count(*) FROM pbr_entitlements e "
+                f"WHERE e.payable_on <= :day {chosen}"
+                "GROUP BY e.outcome, e.provider, e.site, e.amount"):
             tally.add_payable(outcome, provider, site, Decimal(amount) * count)
         for *profile, amount, count in run(
                 f"SELECT {profile_columns}, e.amount, count(*) FROM pbr_entitlements e "
                 "JOIN pbr_journey_profiles j ON e.client = j.client AND e.journey = j.journey "
-                f"WHERE e.payable_on <= :day GROUP BY {profile_columns}, e.amount"):
+                f"WHERE e.payable_on <= :day {chosen}GROUP BY {profile_columns}, e.amount"):
             tally.profile(_profile(profile)).total += Decimal(amount) * count
-        for *profile, offer, count in run(
-                f"SELECT {profile_columns}, j.max_earnable, count(*) FROM pbr_journey_profiles j "
-                f"GROUP BY {profile_columns}, j.max_earnable"):
-            part = tally.profile(_profile(profile))
-            part.journeys += count
-            part.offered += Decimal(offer) * count
+        if only is None:
+            for *profile, offer, count in run(
+                    f"SELECT {profile_columns}, j.max_earnable, count(*) "
+                    f"FROM pbr_journey_profiles j GROUP BY {profile_columns}, j.max_earnable"):
+                part = tally.profile(_profile(profile))
+                part.journeys += count
+                part.offered += Decimal(offer) * count
+        else:
+            for *profile, offers in run(f"SELECT {profile_columns}, j.offers "
+                                        "FROM pbr_journey_profiles j"):
+                tally.profile(_profile(profile)).offered += offer_total(
+                    _offers(offers), only)
     return tally
+
+
+def _offers(stored: str) -> dict[str, Decimal]:
+    return {name: Decimal(amount) for name, amount in
+            (part.split("=") for part in stored.split())}
 
 
 def _profile(values: Sequence[Any]) -> Profile:
@@ -277,7 +296,12 @@ def compare(ledger: Ledger, rulesets: Sequence[Ruleset], as_of: date, known_on: 
     governing = [as_if_governing(ruleset) for ruleset in rulesets]
     projection = reusable_projection(ledger, rulesets[0], as_of, known_on)
     derivations, on_first = plan(governing, projection is not None)
-    derived = derive_tallies(ledger, governing, derivations, as_of, known_on, workers)
+    from_tables = [d for d in derivations if projection is not None and d.source == 0]
+    derived_tallies = iter(derive_tallies(
+        ledger, governing, [d for d in derivations if d not in from_tables], as_of, known_on,
+        workers))
+    derived = [projection_tally(projection, as_of, d.only) if d in from_tables
+               else next(derived_tallies) for d in derivations]
     first = projection_tally(projection, as_of) if projection is not None else next(
         tally for tally, d in zip(derived, derivations, strict=True)
         if d.target == 0 and d.only is None)

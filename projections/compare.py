@@ -114,20 +114,31 @@ def offered(result: OutcomeResult, ruleset: Ruleset, band: int | None) -> Decima
                 if instalment.status is not Status.INELIGIBLE), ZERO)
 
 
-def journey_offer(results: Iterable[OutcomeResult], ruleset: Ruleset,
-                  band: int | None) -> Decimal:
-    """§11: what a journey could earn under the ruleset, every eligible individual outcome
-    achieved in full, the larger of 1.1 and 1.3; cohort outcomes left out."""
+def journey_offers(results: Iterable[OutcomeResult], ruleset: Ruleset,
+                   band: int | None) -> dict[str, Decimal]:
+    """:func:`offered` for each individual outcome of a journey (cohort rows left out)."""
+    return {result.outcome: offered(result, ruleset, band) for result in results
+            if result.cohort is None}
+
+
+def offer_total(offers: dict[str, Decimal], only: frozenset[str] | None = None) -> Decimal:
+    """§11: the sum of the offers (of ``only``'s outcomes), the larger of 1.1 and 1.3."""
     total, initial = ZERO, ZERO
-    for result in results:
-        if result.cohort is not None:
+    for outcome, amount in offers.items():
+        if only is not None and outcome not in only:
             continue
-        amount = offered(result, ruleset, band)
-        if result.outcome in INITIAL_ALTERNATIVES:
+        if outcome in INITIAL_ALTERNATIVES:
             initial = max(initial, amount)
         else:
             total += amount
     return total + initial
+
+
+def journey_offer(results: Iterable[OutcomeResult], ruleset: Ruleset,
+                  band: int | None) -> Decimal:
+    """§11: what a journey could earn under the ruleset, every eligible individual outcome
+    achieved in full, the larger of 1.1 and 1.3; cohort outcomes left out."""
+    return offer_total(journey_offers(results, ruleset, band))
 
 
 def paid_as_of(result: OutcomeResult, as_of: date) -> Decimal:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.rulesets import OPTIONS, Ruleset, select_ruleset
-from projections.compare import journey_offer, journey_profile
+from projections.compare import journey_offers, journey_profile, offer_total
 from projections.engine import derive_history
 from projections.forecast import Unit, client_units
 from projections.model import (
@@ -44,7 +44,7 @@ UNRULED_COLUMNS = ("client", "journey", "started_on")
 # RULES.md §11 (compare reuses the published ruleset's rows) and §12 (the forecast reads them).
 JOURNEY_COLUMNS = ("client", "journey", "provider", "site", "ruleset", "substance_group",
                    "offended_before", "injecting", "housing_problem", "lasars_band",
-                   "max_earnable")
+                   "max_earnable", "offers")
 UNIT_COLUMNS = ("client", "journey", "outcome", "instalment", "provider", "site", "ruleset",
                 "status", "amount", "payable_on")
 
@@ -121,10 +121,12 @@ def journey_rows(history: History, results: Sequence[OutcomeResult],
             continue
         ruleset = rulesets[mine[0].ruleset]
         profile = journey_profile(history, journey)
+        offers = journey_offers(mine, ruleset, journey.lasars_band)
         rows.append((history.client, journey.journey, journey.provider, history.site,
                      ruleset.id, profile.substance_group, int(profile.offended_before),
                      int(profile.injecting), int(profile.housing_problem), profile.lasars_band,
-                     str(journey_offer(mine, ruleset, journey.lasars_band))))
+                     str(offer_total(offers)),
+                     " ".join(f"{name}={amount}" for name, amount in offers.items())))
     return rows
 
 

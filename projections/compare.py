@@ -258,7 +258,8 @@ def report(tallies: Sequence[tuple[Ruleset, Tally]], as_of: date, known_on: date
     first_ruleset, first = tallies[0]
     documents = []
     for ruleset, tally in tallies:
-        outcomes = set(ruleset.outcomes.switched_on()) | set(tally.by_outcome)
+        outcomes = set(ruleset.outcomes.switched_on()) | {
+            name for name, amount in tally.by_outcome.items() if amount}
         difference = None
         if documents:
             both = outcomes | set(first_ruleset.outcomes.switched_on()) | set(first.by_outcome)
@@ -270,12 +271,17 @@ def report(tallies: Sequence[tuple[Ruleset, Tally]], as_of: date, known_on: date
                 "by_site": _differences(tally.by_site, first.by_site)}
         documents.append({"ruleset": ruleset.id, "total": tally.total,
                           "by_outcome": _money(tally.by_outcome, outcomes),
-                          "by_provider": _money(tally.by_provider),
-                          "by_site": _money(tally.by_site),
+                          "by_provider": _nonzero(tally.by_provider),
+                          "by_site": _nonzero(tally.by_site),
                           "profiles": profile_rows(tally), "difference": difference})
     return {"as_of": as_of, "known_on": known_on, "rulesets": documents}
 
 
+def _nonzero(values: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Per provider or site: those with anything payable (a partial tally can leave zeros)."""
+    return {key: values[key] for key in sorted(values) if values[key]}
+
+
 def _differences(mine: dict[str, Decimal], first: dict[str, Decimal]) -> dict[str, Decimal]:
-    return {key: mine.get(key, ZERO) - first.get(key, ZERO)
-            for key in sorted(set(mine) | set(first))}
+    keys = sorted({key for key in (*mine, *first) if mine.get(key) or first.get(key)})
+    return {key: mine.get(key, ZERO) - first.get(key, ZERO) for key in keys}

@@ -13,7 +13,8 @@ from ledger.rulesets import OPTIONS
 
 STYLE = """body{font-family:'DejaVu Sans',sans-serif;margin:2em;color:#222;max-width:1250px}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eef}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
+td{white-space:nowrap}th{background:#eef}
 td:first-child,th:first-child{text-align:left}
 .charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{max-width:100%;height:auto}
 p.note{color:#555;font-size:13px;max-width:60em}"""
@@ -80,7 +81,7 @@ def compare_section(document: dict) -> str:
             differences.append(bar_chart(
                 f"{ruleset['ruleset']} less {first}, by outcome", list(changed),
                 {"difference": list(changed.values())}, y_label="difference", unit="£",
-                x_label="outcome", width=5.8, height=2.8))
+                x_label="outcome", width=5.0, height=2.8))
     profile_charts = []
     for dimension, label in DIMENSIONS:
         values, series = _weighted(rulesets, dimension)
@@ -102,18 +103,24 @@ def compare_section(document: dict) -> str:
             "individual outcome the journey is eligible for paid in full (cohort outcomes left "
             "out). A profile offered little is one providers have little reason to engage."
             "</p>" + charts(*profile_charts)
+            + "<p class=note>Per profile: the journeys, the mean paid per journey under "
+            f"{escape(first)}, and each ruleset's max_earnable.</p>"
             + html_table(["substances", "offended before", "injecting", "housing problem",
-                          "band", "journeys", *(f"{n}: max / mean paid" for n in names)],
-                         profile_rows))
+                          "band", "journeys", f"mean paid ({first})",
+                          *(n.removeprefix("option-") for n in names)], profile_rows))
 
 
 def _profile_rows(rulesets: list[dict]) -> list[list[str]]:
+    """Per profile: its journeys, what the first ruleset paid per journey, and each ruleset's
+    ``max_earnable``."""
     rows: dict[tuple, list[str]] = {}
     for index, ruleset in enumerate(rulesets):
         for profile in ruleset["profiles"]:
             key = tuple(_flag(profile[d]) for d, _ in DIMENSIONS)
-            row = rows.setdefault(key, [str(profile["journeys"]), *["-"] * len(rulesets)])
-            row[1 + index] = f"{profile['max_earnable']} / {profile['mean']}"
+            row = rows.setdefault(key, [str(profile["journeys"]), "-", *["-"] * len(rulesets)])
+            if index == 0:
+                row[1] = str(profile["mean"])
+            row[2 + index] = str(profile["max_earnable"])
     return [[*key, *row] for key, row in sorted(rows.items())]
 
 
@@ -143,7 +150,7 @@ def forecast_section(document: dict) -> str:
                       for period in periods] for p in members}
         panels.append(bar_chart(f"Site {site}: expected per period", ends, series,
                                 y_label="expected", unit="£", x_label="payment period ending",
-                                stacked=False, width=5.8, height=2.8))
+                                stacked=False, width=5.0, height=2.8))
     rows = [[p, period["period_end"], v["due"], v["at_stake"], v["expected"]]
             for period in periods for p, v in period["providers"].items()]
     rates = [[r["ruleset"], r["outcome"], r["instalment"] or "", r["decided"], r["achieved"],
@@ -185,7 +192,7 @@ def backtest_section(document: dict) -> str:
             series[f"{provider} forecast"] = [ahead.get((e, provider)) for e in ends]
         panels.append(line_chart(f"Site {site}: paid vs forecast one period ahead",
                                  [e.isoformat() for e in ends], series, y_label="net paid",
-                                 unit="£", x_label="payment period ending", width=6.0,
+                                 unit="£", x_label="payment period ending", width=4.6,
                                  height=3.0))
     horizons = sorted({row["horizon"] for row in document["rows"]})
     found = {(row["provider"], row["horizon"]): row for row in document["rows"]}

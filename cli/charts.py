@@ -187,10 +187,11 @@ def small_multiples(title: str, panels: Mapping[str, tuple[Sequence[str], Series
 def timeline(title: str, spans: Sequence[tuple[str, date, date]],
              marks: Sequence[tuple[str, date]] = (), *, width: float = 9.0) -> str:
     """Horizontal spans on a time axis (an offending clock's windows, say), one row each, with
-    labelled marks (offences, releases) as vertical lines."""
-    figure = Figure(figsize=(width, 0.6 + 0.45 * max(len(spans), 1)))
+    labelled marks (offences, releases) as vertical lines. The marks' labels stand above the
+    plot, slanted, so no label lies over a bar; the title sits above them."""
+    label_room = 0.9 if marks else 0.0
+    figure = Figure(figsize=(width, 0.9 + label_room + 0.45 * max(len(spans), 1)))
     axes = figure.add_subplot()
-    axes.set_title(title, loc="left", fontsize=10, fontweight="bold")
     colours = _colours([label for label, _, _ in spans])
     for row, (label, start, end) in enumerate(spans):
         axes.barh(row, (end - start).days, left=matplotlib.dates.date2num(start), height=0.5,
@@ -200,8 +201,11 @@ def timeline(title: str, spans: Sequence[tuple[str, date, date]],
     for label, day in marks:
         axes.axvline(matplotlib.dates.date2num(day), color="#d62728", linewidth=1)
         axes.annotate(label, (matplotlib.dates.date2num(day), 1.0),
-                      xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
-                      va="top", ha="right", color="#d62728")
+                      xycoords=("data", "axes fraction"), xytext=(0, 4),
+                      textcoords="offset points", rotation=30, fontsize=7, va="bottom",
+                      ha="left", color="#d62728", annotation_clip=False)
+    axes.set_title(title, loc="left", fontsize=10, fontweight="bold",
+                   pad=60 if marks else 6)
     axes.xaxis_date()
     axes.set_xlabel("date")
     for side in ("top", "right"):

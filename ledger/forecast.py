@@ -54,10 +54,10 @@ def _from_projection(projection: Projection, as_of: date,
         def rows(sql: str) -> list:
             return list(session.execute(text(sql), {"day": day}))
         achieved = [Achieved(outcome, n, provider, site, ruleset, Decimal(amount),
-                             date.fromisoformat(payable_on))
-                    for outcome, n, provider, site, ruleset, amount, payable_on in rows(
-                        "SELECT outcome, instalment, provider, site, ruleset, amount, payable_on "
-                        "FROM pbr_entitlements WHERE client IS NOT NULL AND payable_on > :day")]
+                             date.fromisoformat(payable_on), client is None)
+                    for client, outcome, n, provider, site, ruleset, amount, payable_on in rows(
+                        "SELECT client, outcome, instalment, provider, site, ruleset, amount, "
+                        "payable_on FROM pbr_entitlements WHERE payable_on > :day")]
         units = [Unit(client, journey, outcome, n, provider, site, ruleset, "pending",
                       Decimal(amount), None if payable_on is None
                       else date.fromisoformat(payable_on))

@@ -69,6 +69,7 @@ class Achieved:
     ruleset: str
     amount: Decimal
     payable_on: date
+    cohort: bool = False  # a cohort's payment: due like any other, never in a rate
 
 
 def time_run_on(as_of: date) -> date:
@@ -137,10 +138,10 @@ def client_units(history: History, results: Sequence[OutcomeResult],
 
 
 def achieved_entitlements(results: Iterable[OutcomeResult]) -> list[Achieved]:
-    """The achieved entitlements of individual outcomes (cohort rows left out)."""
+    """The achieved entitlements, cohort payments marked (commissioning decision 5)."""
     found = []
     for result in results:
-        if result.client is None or result.provider is None:
+        if result.provider is None:
             continue
         parts = ([(None, result.status, result.amount, result.payable_on)]
                  if result.instalments is None else
@@ -148,7 +149,8 @@ def achieved_entitlements(results: Iterable[OutcomeResult]) -> list[Achieved]:
         for n, status, amount, payable_on in parts:
             if status is Status.ACHIEVED and amount is not None and payable_on is not None:
                 found.append(Achieved(result.outcome, n, result.provider, result.site,
-                                      result.ruleset, amount, payable_on))
+                                      result.ruleset, amount, payable_on,
+                                      result.client is None))
     return found
 
 
@@ -203,6 +205,8 @@ def decided_counts(achieved: Iterable[Achieved], units: Iterable[Unit],
     every pending one's key is present too, so its rate can be looked up."""
     counts: dict[tuple[str, str, int | None], list[int]] = {}
     for entitlement in achieved:
+        if entitlement.cohort:
+            continue
         pair = counts.setdefault((entitlement.ruleset, entitlement.outcome,
                                   entitlement.instalment), [0, 0])
         pair[0] += 1

@@ -152,12 +152,26 @@ def bar_chart(title: str, categories: Sequence[str], series: Series, *, y_label:
     return _svg(figure, title)
 
 
+def paired_colours(names: Sequence[str]) -> dict[str, str]:
+    """Two series per group (paid and forecast, say): the strong shade and the light shade of
+    one hue, so a pair reads together while no two series share a colour (ten pairs at most)."""
+    if len(names) > len(PALETTE):
+        raise TooManySeries(f"{len(names)} series but {len(PALETTE)} distinct colours; "
+                            "draw one small chart per group")
+    return {name: PALETTE[i // 2 + (10 if i % 2 else 0)] for i, name in enumerate(names)}
+
+
 def line_chart(title: str, x_values: Sequence[str | date], series: Series, *, y_label: str,
                unit: str = "", x_label: str = "", width: float = 9.0,
-               height: float = 3.4) -> str:
-    """One line per series over ordered categories (quarters, dates)."""
+               height: float = 3.4, colours: Mapping[str, str] | None = None,
+               dashed: Sequence[str] = ()) -> str:
+    """One line per series over ordered categories (quarters, dates); ``colours`` may set each
+    series' colour (they must differ) and ``dashed`` names series drawn dashed."""
     names = list(series)
-    colours = _colours(names)
+    if colours is None:
+        colours = _colours(names)
+    elif len({colours[name] for name in names}) < len(names):
+        raise TooManySeries("two series were given one colour")
     figure = Figure(figsize=(width, height))
     axes = _axes(figure, title, x_label, y_label, unit)
     labels = [v.isoformat() if isinstance(v, date) else str(v) for v in x_values]
@@ -166,7 +180,8 @@ def line_chart(title: str, x_values: Sequence[str | date], series: Series, *, y_
     for name in names:
         values = _floats(series[name])
         everything.extend(values)
-        axes.plot(positions, values, marker="o", markersize=3, color=colours[name], label=name)
+        axes.plot(positions, values, marker="o", markersize=3, color=colours[name], label=name,
+                  linestyle="--" if name in dashed else "-")
     _from_zero(axes, everything, everything)
     axes.set_xticks(positions, labels, rotation=45 if len(labels) > 8 else 0,
                     ha="right" if len(labels) > 8 else "center")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
 
-from cli.charts import bar_chart, line_chart
+from cli.charts import bar_chart, line_chart, paired_colours
 from ledger.rulesets import OPTIONS
 
 STYLE = """body{font-family:'DejaVu Sans',sans-serif;margin:2em;color:#222;max-width:1250px}
@@ -193,7 +193,8 @@ def backtest_section(document: dict) -> str:
         panels.append(line_chart(f"Site {site}: paid vs forecast one period ahead",
                                  [e.isoformat() for e in ends], series, y_label="net paid",
                                  unit="£", x_label="payment period ending", width=4.6,
-                                 height=3.0))
+                                 height=3.0, colours=paired_colours(list(series)),
+                                 dashed=[name for name in series if name.endswith("forecast")]))
     horizons = sorted({row["horizon"] for row in document["rows"]})
     found = {(row["provider"], row["horizon"]): row for row in document["rows"]}
     rows = [[p, *(_percent(found.get((p, h))) for h in horizons)] for p in providers]

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated
 
 import typer
 
-from cli.commissioning_html import compare_page, forecast_page
 from cli.common import DbOption, JsonOption, fail, open_ledger, parse_date, print_json, table
 from ledger.compare import compare, load_rulesets
 from ledger.forecast import backtest_document, forecast_document
@@ -23,11 +24,14 @@ HtmlOption = Annotated[Path | None, typer.Option(
     show_default=False)]
 
 
-def _write_html(path: Path | None, page: str) -> None:
+def _write_html(path: Path | None, page: Callable[[], str]) -> None:
+    """Write the page ``page()`` makes, if asked. The pages draw with matplotlib, imported only
+    then: every other ``pbr`` command starts without it."""
     if path is None:
         return
+    page_text = page()
     try:
-        path.write_text(page, encoding="utf-8")
+        path.write_text(page_text, encoding="utf-8")
     except OSError as error:
         fail(f"--html: cannot write {path}: {error.strerror or error}")
 
@@ -57,7 +61,7 @@ def compare_command(
         fail(f"{refused} ({refused.code})")
     finally:
         ledger.close()
-    _write_html(html, compare_page(document))
+    _write_html(html, lambda: _pages().compare_page(document))
     if as_json:
         print_json(document)
         return
@@ -139,7 +143,7 @@ def forecast_command(
         fail(f"{refused} ({refused.code})")
     finally:
         ledger.close()
-    _write_html(html, forecast_page(document, backtest))
+    _write_html(html, lambda: _pages().forecast_page(document, backtest))
     if as_json:
         print_json(document)
         return
@@ -190,6 +194,12 @@ def _share(row: dict | None) -> str:
     if row is None or row["share_of_paid"] is None:
         return "-"
     return f"{row['share_of_paid'] * 100:.1f}% (n={row['forecasts']})"
+
+
+def _pages() -> ModuleType:
+    from cli import commissioning_html
+
+    return commissioning_html
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,6 @@ import typer
 from cli.common import fail, open_ledger, print_json, table
 from cli.outcome_commands import outcome_json
 from cli.payment_commands import run_json
-from cli.report import html_report
 from ledger.compare import compare
 from ledger.forecast import backtest_document
 from ledger.importer import Importer
@@ -88,6 +87,8 @@ def demo(
     # Further sections of the report go here, each a piece of HTML: the perverse-incentive
     # diagnostics (`pbr diagnostics`, RULES.md §10) add theirs to this list.
     sections: list[str] = []
+    from cli.report import html_report  # draws with matplotlib: imported only for the report
+
     html = out / "report.html"
     html.write_text(html_report(runs, [outcome_json(r) for r in results], summary, outcome_rows,
                                 comparison, backtest, sections), encoding="utf-8")

@@ -20,6 +20,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.engine import create_engine
@@ -28,17 +29,20 @@ from ledger.codec import EventDecoder
 from ledger.memory import cycle_collection_paused
 from ledger.refusals import Refused
 from ledger.rulesets import Ruleset, RulesetError, parse_ruleset, ruleset_digest
-from ledger.store import Ledger
+from ledger.store import RECORD_TOPICS_LIKE, Ledger
 from ledger.views import (
     PARALLEL_FROM_EVENTS,
     Projection,
+    _driver_sql,
     _group_streams,
     _shards,
     _stream_rows,
+    _uuid_param,
     worker_count,
 )
 from projections.cohort import cohort_outcomes
 from projections.compare import (
+    READ_TOPS,
     Profile,
     Tally,
     as_if_governing,
@@ -55,6 +59,7 @@ BAD_RULESET_FILE = "bad_ruleset_file"
 DUPLICATE_RULESET = "duplicate_ruleset_id"
 TOO_FEW_RULESETS = "too_few_rulesets"
 SHARDS = 16
+TOP_TOPIC = "ledger.events:TopRecorded"
 
 
 def load_rulesets(ledger: Ledger, names: Sequence[str]) -> list[Ruleset]:
@@ -120,7 +125,7 @@ def _uses_cohort(ruleset: Ruleset, only: frozenset[str] | None) -> bool:
 
 def tally_histories(histories: Iterator[History], rulesets: Sequence[Ruleset],
                     derivations: Sequence[Derivation], keep: bool,
-                    ) -> tuple[list[Tally], list[History]]:
+                    profiles: dict | None = None) -> tuple[list[Tally], list[History]]:
     """Each derivation's tally over the histories, each history derived once per ruleset at
     most (a partial derivation of a ruleset derived in full is a filter of it)."""
     tallies = [Tally() for _ in derivations]
@@ -135,11 +140,32 @@ def tally_histories(histories: Iterator[History], rulesets: Sequence[Ruleset],
                 results = [r for r in full[derivation.source] if r.outcome in derivation.only]
             else:
                 results = derive_history(history, [ruleset], derivation.only).outcomes
-            tally.add_client(history, results, ruleset, derivation.only is None)
+            tally.add_client(history, results, ruleset, derivation.only is None, profiles)
         if keep:
             history.clocks.clear()
             kept.append(history)
     return tallies, kept
+
+
+def _rows(connection: Any, lo: UUID, hi: UUID | None, head: int,
+          without_tops: bool) -> Iterator[tuple]:
+    """The record events of a range of streams (:func:`ledger.views._stream_rows`), without the
+    TOPs when nothing derived reads them."""
+    if not without_tops:
+        return _stream_rows(connection, lo, hi, head)
+    sql = ("SELECT topic, originator_id, originator_version, state FROM ledger_events "
+           "WHERE originator_id >= ? " + ("AND originator_id < ? " if hi is not None else "")
+           + "AND id <= ? AND topic LIKE ? AND topic <> ? "
+           "ORDER BY originator_id, originator_version")
+    params = [_uuid_param(connection, lo)] + ([_uuid_param(connection, hi)] if hi else [])
+    result = connection.exec_driver_sql(_driver_sql(connection, sql), (
+        *params, head, RECORD_TOPICS_LIKE, TOP_TOPIC))
+    return iter(lambda: result.fetchmany(5000), [])
+
+
+def _flat(pages: Iterator[list]) -> Iterator[tuple]:
+    for page in pages:
+        yield from page
 
 
 def _histories(decoder: EventDecoder, rows: Iterator[tuple], as_of: date,
@@ -159,16 +185,27 @@ def _shard_in_worker(job: tuple) -> tuple[list[Tally], list[History]]:
         gc.freeze()
         gc.enable()
         _inherited["engine"] = create_engine(_inherited["url"])
+    profiles = _inherited.get("profiles")
     with _inherited["engine"].connect() as connection:
-        rows = _stream_rows(connection, lo, hi, head)
+        rows = _shard_rows(connection, lo, hi, head, profiles is not None)
         return tally_histories(_histories(_inherited["decoder"], rows, as_of, known_on),
-                               rulesets, derivations, keep)
+                               rulesets, derivations, keep, profiles)
 
 
-def _pool(ledger: Ledger, decoder: EventDecoder, workers: int) -> Any:
+def _shard_rows(connection: Any, lo: UUID, hi: UUID | None, head: int,
+                without_tops: bool) -> Iterator[tuple]:
+    rows = _rows(connection, lo, hi, head, without_tops)
+    return _flat(rows) if without_tops else rows
+
+
+def _pool(ledger: Ledger, decoder: EventDecoder, workers: int, profiles: dict | None) -> Any:
+    """Forked workers; they inherit the decoder and the known profiles, and open their own
+    connections by URL."""
     _inherited.clear()
     _inherited.update(url=ledger.datastore.engine.url.render_as_string(hide_password=False),
                       decoder=decoder)
+    if profiles is not None:
+        _inherited["profiles"] = profiles
     return multiprocessing.get_context("fork").Pool(workers)
 
 
@@ -180,8 +217,12 @@ def _can_fork(ledger: Ledger) -> bool:
 
 def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
                    derivations: Sequence[Derivation], as_of: date, known_on: date,
-                   workers: int | None = None) -> list[Tally]:
-    """Each derivation's tally over every client, cohorts included, reading the store once."""
+                   workers: int | None = None, profiles: dict | None = None) -> list[Tally]:
+    """Each derivation's tally over every client, cohorts included, reading the store once.
+
+    With ``profiles`` (every journey's, from the projection tables), when none of the derived
+    outcomes reads a TOP, the TOP records are not read at all.
+    """
     if not derivations:
         return []
     head = ledger.max_position()
@@ -193,11 +234,13 @@ def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
     histories: list[History] = []
     jobs = [(lo, hi, head, as_of, known_on, list(rulesets), list(derivations), keep)
             for lo, hi in _shards(SHARDS if parallel else 1)]
-    with _pool(ledger, decoder, workers) if parallel else nullcontext() as pool:
+    if profiles is not None and any(d.only is None or d.only & READ_TOPS for d in derivations):
+        profiles = None
+    with _pool(ledger, decoder, workers, profiles) if parallel else nullcontext() as pool:
         if pool is not None:
             parts: Iterator = pool.imap_unordered(_shard_in_worker, jobs)
         else:
-            parts = iter([_in_process(ledger, decoder, job) for job in jobs])
+            parts = iter([_in_process(ledger, decoder, job, profiles) for job in jobs])
         for shard_tallies, shard_histories in parts:
             tallies = [mine.combine(theirs) for mine, theirs in zip(tallies, shard_tallies,
                                                                     strict=True)]
@@ -211,13 +254,21 @@ def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
     return tallies
 
 
-def _in_process(ledger: Ledger, decoder: EventDecoder,
-                job: tuple) -> tuple[list[Tally], list[History]]:
+def _in_process(ledger: Ledger, decoder: EventDecoder, job: tuple,
+                profiles: dict | None) -> tuple[list[Tally], list[History]]:
     lo, hi, head, as_of, known_on, rulesets, derivations, keep = job
     with ledger.datastore.transaction(commit=False) as session:
-        rows = _stream_rows(session.connection(), lo, hi, head)
+        rows = _shard_rows(session.connection(), lo, hi, head, profiles is not None)
         return tally_histories(_histories(decoder, rows, as_of, known_on), rulesets,
-                               derivations, keep)
+                               derivations, keep, profiles)
+
+
+def projection_profiles(projection: Projection) -> dict[tuple[str, str], Profile]:
+    """Every journey's profile as the projection tables hold it (RULES.md §11)."""
+    with projection.datastore.transaction(commit=False) as session:
+        return {(client, journey): _profile(rest) for client, journey, *rest in session.execute(
+            text("SELECT client, journey, substance_group, offended_before, injecting, "
+                 "housing_problem, lasars_band FROM pbr_journey_profiles"))}
 
 
 def reusable_projection(ledger: Ledger, first: Ruleset, as_of: date,
@@ -297,9 +348,13 @@ def compare(ledger: Ledger, rulesets: Sequence[Ruleset], as_of: date, known_on: 
     projection = reusable_projection(ledger, rulesets[0], as_of, known_on)
     derivations, on_first = plan(governing, projection is not None)
     from_tables = [d for d in derivations if projection is not None and d.source == 0]
-    derived_tallies = iter(derive_tallies(
-        ledger, governing, [d for d in derivations if d not in from_tables], as_of, known_on,
-        workers))
+    to_derive = [d for d in derivations if d not in from_tables]
+    profiles = None
+    if projection is not None and to_derive and not any(
+            d.only is None or d.only & READ_TOPS for d in to_derive):
+        profiles = projection_profiles(projection)
+    derived_tallies = iter(derive_tallies(ledger, governing, to_derive, as_of, known_on,
+                                          workers, profiles))
     derived = [projection_tally(projection, as_of, d.only) if d in from_tables
                else next(derived_tallies) for d in derivations]
     first = projection_tally(projection, as_of) if projection is not None else next(

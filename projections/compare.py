@@ -14,7 +14,7 @@ again (decisions in ``docs/commissioning.md``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -30,6 +30,10 @@ from projections.treatment import LISTED_SUBSTANCES
 ZERO = Decimal("0.00")
 PENNY = Decimal("0.01")
 INITIAL_ALTERNATIVES = frozenset({"drug_free_initial", "drug_reduction_initial"})
+# RULES.md §4: the outcomes that read a journey's TOPs. A comparison whose differing outcomes are
+# all outside this set, with the profiles known, needs no TOP record at all.
+READ_TOPS = frozenset({"drug_free_initial", "drug_reduction_initial", "employment_initial",
+                       "injecting", "housing", "wellbeing"})
 # What decides recovery cycles (RULES.md §3) and touches every outcome: a ruleset differing from
 # the first in any of these is derived in full.
 RULESET_WIDE = ("payment_period", "min_review_gap", "relapse", "pay_if_died", "band_multipliers")
@@ -188,14 +192,19 @@ class Tally:
                 self.profile(profile).total += amount
 
     def add_client(self, history: History, results: Sequence[OutcomeResult], ruleset: Ruleset,
-                   count_journeys: bool = True) -> None:
+                   count_journeys: bool = True,
+                   profiles: Mapping[tuple[str, str], Profile] | None = None) -> None:
         """A client's outcomes under ``ruleset``; ``count_journeys`` for a full derivation
-        (a partial one adds to the totals and the offers, never to the journey counts)."""
+        (a partial one adds to the totals and the offers, never to the journey counts).
+        ``profiles``: each journey's profile, known already (from a history with every record);
+        otherwise it is read from this history."""
         by_journey: dict[str | None, list[OutcomeResult]] = {}
         for result in results:
             by_journey.setdefault(result.journey, []).append(result)
         for journey in history.journeys:
-            profile = journey_profile(history, journey)
+            known = None if profiles is None else profiles.get((history.client,
+                                                                 journey.journey))
+            profile = known or journey_profile(history, journey)
             mine = by_journey.get(journey.journey, [])
             tally = self.profile(profile)
             if count_journeys:

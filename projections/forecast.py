@@ -231,68 +231,71 @@ def _rate_text(rate: Fraction | None) -> str | None:
         RATE_PLACES, rounding=ROUND_HALF_UP))
 
 
+class _Periods:
+    """The forecast's periods: each provider's due, at stake and expected (exact, in pence)."""
+
+    def __init__(self, as_of: date, periods: int, payment_period: str) -> None:
+        self.ends = period_ends(as_of, periods, payment_period)
+        self.starts = [period_end(as_of, payment_period), *self.ends[:-1]]
+        self.due = [dict[str, Decimal]() for _ in self.ends]
+        self.stake = [dict[str, Decimal]() for _ in self.ends]
+        self.expected = [dict[str, Fraction]() for _ in self.ends]
+
+    def index(self, day: date) -> int | None:
+        for index, (start, end) in enumerate(zip(self.starts, self.ends, strict=True)):
+            if start < day <= end:
+                return index
+        return None
+
+    def add(self, index: int, provider: str, amount: Decimal, rate: Fraction | None,
+            due: bool) -> None:
+        """An achieved amount (``due``), or one at stake expected at ``rate`` (null counts 0)."""
+        part = self.due[index] if due else self.stake[index]
+        part[provider] = part.get(provider, ZERO) + amount
+        weight = Fraction(1) if due else (rate or Fraction(0))
+        self.expected[index][provider] = (self.expected[index].get(provider, Fraction(0))
+                                          + Fraction(amount) * 100 * weight)
+
+    def documents(self) -> list[dict]:
+        providers = sorted({p for part in (*self.due, *self.stake) for p in part})
+        return [{"period_end": end, "providers": {
+            provider: {"due": self.due[i].get(provider, ZERO),
+                       "at_stake": self.stake[i].get(provider, ZERO),
+                       "expected": _round_pence(self.expected[i].get(provider, Fraction(0)))}
+            for provider in providers}} for i, end in enumerate(self.ends)]
+
+
 def forecast(as_of: date, periods: int, payment_period: str, achieved: Sequence[Achieved],
              units: Sequence[Unit], counts: Counts | None = None) -> dict:
     """CONTRACT.md's ``pbr forecast --json`` document (§12). ``counts`` are the decided counts
     when the caller has them already (read from the projection tables); otherwise they are
     counted from ``achieved`` and ``units``."""
-    ends = period_ends(as_of, periods, payment_period)
-    starts = [period_end(as_of, payment_period), *ends[:-1]]
-    known = dict(counts if counts is not None else decided_counts(achieved, units))
-    for unit in units:  # a pending entitlement's key, though none of its kind is decided
-        known.setdefault((unit.ruleset, unit.outcome, unit.instalment), (0, 0))
-    table = rates(known)
-
-    def period_of(day: date) -> int | None:
-        for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
-            if start < day <= end:
-                return index
-        return None
-
-    due = [dict[str, Decimal]() for _ in ends]
-    stake = [dict[str, Decimal]() for _ in ends]
-    expected = [dict[str, Fraction]() for _ in ends]
+    table = _rate_table(counts if counts is not None else decided_counts(achieved, units), units)
+    found = _Periods(as_of, periods, payment_period)
     for entitlement in achieved:
-        index = period_of(entitlement.payable_on)
+        index = found.index(entitlement.payable_on)
         if index is not None:
-            provider = entitlement.provider
-            due[index][provider] = due[index].get(provider, ZERO) + entitlement.amount
-            expected[index][provider] = (expected[index].get(provider, Fraction(0))
-                                         + Fraction(entitlement.amount) * 100)
+            found.add(index, entitlement.provider, entitlement.amount, None, due=True)
     used: set[tuple[str, str, int | None]] = set()
     unscheduled = []
     for unit in units:
         if unit.status != "pending" or unit.amount is None:
             continue
         key = (unit.ruleset, unit.outcome, unit.instalment)
-        rate = table[key].value
+        index = None if unit.payable_on is None else found.index(unit.payable_on)
         if unit.payable_on is None:
-            used.add(key)
             unscheduled.append({"provider": unit.provider, "client": unit.client,
                                 "journey": unit.journey, "outcome": unit.outcome,
                                 "instalment": unit.instalment, "amount": unit.amount,
-                                "rate": _rate_text(rate)})
-            continue
-        index = period_of(unit.payable_on)
-        if index is None:
-            continue
+                                "rate": _rate_text(table[key].value)})
+        elif index is not None:
+            found.add(index, unit.provider, unit.amount, table[key].value, due=False)
+        else:
+            continue  # fixed beyond the forecast's periods
         used.add(key)
-        provider = unit.provider
-        stake[index][provider] = stake[index].get(provider, ZERO) + unit.amount
-        expected[index][provider] = (expected[index].get(provider, Fraction(0))
-                                     + Fraction(unit.amount) * 100 * (rate or 0))
-    providers = sorted({p for part in (*due, *stake) for p in part})
-    sites: dict[str, set[str]] = {}
-    for item in (*achieved, *units):
-        if item.site is not None:
-            sites.setdefault(item.provider, set()).add(item.site)
     return {
-        "as_of": as_of, "known_on": as_of,
-        "provider_sites": {p: sorted(found) for p, found in sorted(sites.items())},
-        "periods": [{"period_end": end, "providers": {
-            provider: {"due": due[i].get(provider, ZERO), "at_stake": stake[i].get(provider, ZERO),
-                       "expected": _round_pence(expected[i].get(provider, Fraction(0)))}
-            for provider in providers}} for i, end in enumerate(ends)],
+        "as_of": as_of, "known_on": as_of, "provider_sites": _provider_sites(achieved, units),
+        "periods": found.documents(),
         "unscheduled": sorted(unscheduled, key=lambda u: (u["provider"], u["client"],
                                                           u["journey"], u["outcome"],
                                                           u["instalment"] or 0)),
@@ -302,6 +305,21 @@ def forecast(as_of: date, periods: int, payment_period: str, achieved: Sequence[
                   for key, r in sorted(table.items(), key=lambda kv: (kv[0][0], kv[0][1],
                                                                       kv[0][2] or 0))
                   if key in used]}
+
+
+def _rate_table(counts: Counts, units: Sequence[Unit]) -> dict[tuple, Rate]:
+    known = dict(counts)
+    for unit in units:  # a pending entitlement's key, though none of its kind is decided
+        known.setdefault((unit.ruleset, unit.outcome, unit.instalment), (0, 0))
+    return rates(known)
+
+
+def _provider_sites(achieved: Sequence[Achieved], units: Sequence[Unit]) -> dict[str, list]:
+    sites: dict[str, set[str]] = {}
+    for item in (*achieved, *units):
+        if item.site is not None:
+            sites.setdefault(item.provider, set()).add(item.site)
+    return {provider: sorted(found) for provider, found in sorted(sites.items())}
 
 
 def backtest(forecasts: Sequence[dict], paid: Mapping[tuple[date, str], Decimal],

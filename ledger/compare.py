@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
@@ -47,6 +47,7 @@ from projections.compare import (
     Tally,
     as_if_governing,
     differing_outcomes,
+    offences_alone_differ,
     offer_total,
     report,
 )
@@ -60,6 +61,7 @@ DUPLICATE_RULESET = "duplicate_ruleset_id"
 TOO_FEW_RULESETS = "too_few_rulesets"
 SHARDS = 16
 TOP_TOPIC = "ledger.events:TopRecorded"
+OFFENCE_TOPIC = "ledger.events:ProvenOffence"
 
 
 def load_rulesets(ledger: Ledger, names: Sequence[str]) -> list[Ruleset]:
@@ -97,6 +99,7 @@ class Derivation:
     only: frozenset[str] | None
     sign: int
     target: int
+    offenders_only: bool = False  # only clients with a proven offence can differ (see plan)
 
 
 def plan(rulesets: Sequence[Ruleset], first_known: bool) -> tuple[list[Derivation], set[int]]:
@@ -111,7 +114,9 @@ def plan(rulesets: Sequence[Ruleset], first_known: bool) -> tuple[list[Derivatio
             continue
         on_first.add(index)
         if only:
-            derivations += [Derivation(index, only, 1, index), Derivation(0, only, -1, index)]
+            offenders = offences_alone_differ(rulesets[0], ruleset, only)
+            derivations += [Derivation(index, only, 1, index, offenders),
+                            Derivation(0, only, -1, index, offenders)]
     derivations.sort(key=lambda d: d.only is not None)
     return derivations, on_first
 
@@ -133,6 +138,8 @@ def tally_histories(histories: Iterator[History], rulesets: Sequence[Ruleset],
     for history in histories:
         full: dict[int, Sequence] = {}
         for tally, derivation in zip(tallies, derivations, strict=True):
+            if derivation.offenders_only and not history.offences:
+                continue  # worked out alike by both rulesets: the difference is nothing
             ruleset = rulesets[derivation.source]
             if derivation.only is None:
                 results = full[derivation.source] = derive_history(history, [ruleset]).outcomes
@@ -147,19 +154,21 @@ def tally_histories(histories: Iterator[History], rulesets: Sequence[Ruleset],
     return tallies, kept
 
 
-def _rows(connection: Any, lo: UUID, hi: UUID | None, head: int,
-          without_tops: bool) -> Iterator[tuple]:
-    """The record events of a range of streams (:func:`ledger.views._stream_rows`), without the
-    TOPs when nothing derived reads them."""
-    if not without_tops:
-        return _stream_rows(connection, lo, hi, head)
+def _rows(connection: Any, lo: UUID, hi: UUID | None, head: int, without_tops: bool,
+          offenders: bool) -> Iterator[list]:
+    """The record events of a range of streams (:func:`ledger.views._stream_rows`), a page at
+    a time: without the TOPs when nothing derived reads them, only the streams with a proven
+    offence when no other can differ."""
     sql = ("SELECT topic, originator_id, originator_version, state FROM ledger_events "
            "WHERE originator_id >= ? " + ("AND originator_id < ? " if hi is not None else "")
-           + "AND id <= ? AND topic LIKE ? AND topic <> ? "
-           "ORDER BY originator_id, originator_version")
+           + "AND id <= ? AND topic LIKE ? " + ("AND topic <> ? " if without_tops else "")
+           + ("AND originator_id IN (SELECT originator_id FROM ledger_events WHERE topic = ? "
+              "AND id <= ?) " if offenders else "")
+           + "ORDER BY originator_id, originator_version")
     params = [_uuid_param(connection, lo)] + ([_uuid_param(connection, hi)] if hi else [])
-    result = connection.exec_driver_sql(_driver_sql(connection, sql), (
-        *params, head, RECORD_TOPICS_LIKE, TOP_TOPIC))
+    params += [head, RECORD_TOPICS_LIKE] + ([TOP_TOPIC] if without_tops else [])
+    params += [OFFENCE_TOPIC, head] if offenders else []
+    result = connection.exec_driver_sql(_driver_sql(connection, sql), tuple(params))
     return iter(lambda: result.fetchmany(5000), [])
 
 
@@ -186,16 +195,18 @@ def _shard_in_worker(job: tuple) -> tuple[list[Tally], list[History]]:
         gc.enable()
         _inherited["engine"] = create_engine(_inherited["url"])
     profiles = _inherited.get("profiles")
+    offenders = all(d.offenders_only for d in derivations)
     with _inherited["engine"].connect() as connection:
-        rows = _shard_rows(connection, lo, hi, head, profiles is not None)
+        rows = _shard_rows(connection, lo, hi, head, profiles is not None, offenders)
         return tally_histories(_histories(_inherited["decoder"], rows, as_of, known_on),
                                rulesets, derivations, keep, profiles)
 
 
-def _shard_rows(connection: Any, lo: UUID, hi: UUID | None, head: int,
-                without_tops: bool) -> Iterator[tuple]:
-    rows = _rows(connection, lo, hi, head, without_tops)
-    return _flat(rows) if without_tops else rows
+def _shard_rows(connection: Any, lo: UUID, hi: UUID | None, head: int, without_tops: bool,
+                offenders: bool = False) -> Iterator[tuple]:
+    if not without_tops and not offenders:
+        return _stream_rows(connection, lo, hi, head)
+    return _flat(_rows(connection, lo, hi, head, without_tops, offenders))
 
 
 def _pool(ledger: Ledger, decoder: EventDecoder, workers: int, profiles: dict | None) -> Any:
@@ -217,13 +228,16 @@ def _can_fork(ledger: Ledger) -> bool:
 
 def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
                    derivations: Sequence[Derivation], as_of: date, known_on: date,
-                   workers: int | None = None, profiles: dict | None = None) -> list[Tally]:
+                   workers: int | None = None, profiles: dict | None = None,
+                   meanwhile: Callable[[], None] = lambda: None) -> list[Tally]:
     """Each derivation's tally over every client, cohorts included, reading the store once.
 
     With ``profiles`` (every journey's, from the projection tables), when none of the derived
-    outcomes reads a TOP, the TOP records are not read at all.
+    outcomes reads a TOP, the TOP records are not read at all. ``meanwhile`` runs in this
+    process while the workers derive (reading the projection tables, say).
     """
     if not derivations:
+        meanwhile()
         return []
     head = ledger.max_position()
     decoder = EventDecoder(ledger.mapper)
@@ -239,7 +253,9 @@ def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
     with _pool(ledger, decoder, workers, profiles) if parallel else nullcontext() as pool:
         if pool is not None:
             parts: Iterator = pool.imap_unordered(_shard_in_worker, jobs)
+            meanwhile()
         else:
+            meanwhile()
             parts = iter([_in_process(ledger, decoder, job, profiles) for job in jobs])
         for shard_tallies, shard_histories in parts:
             tallies = [mine.combine(theirs) for mine, theirs in zip(tallies, shard_tallies,
@@ -257,8 +273,10 @@ def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
 def _in_process(ledger: Ledger, decoder: EventDecoder, job: tuple,
                 profiles: dict | None) -> tuple[list[Tally], list[History]]:
     lo, hi, head, as_of, known_on, rulesets, derivations, keep = job
+    offenders = all(d.offenders_only for d in derivations)
     with ledger.datastore.transaction(commit=False) as session:
-        rows = _shard_rows(session.connection(), lo, hi, head, profiles is not None)
+        rows = _shard_rows(session.connection(), lo, hi, head, profiles is not None,
+                           offenders)
         return tally_histories(_histories(decoder, rows, as_of, known_on), rulesets,
                                derivations, keep, profiles)
 
@@ -347,17 +365,25 @@ def compare(ledger: Ledger, rulesets: Sequence[Ruleset], as_of: date, known_on: 
     governing = [as_if_governing(ruleset) for ruleset in rulesets]
     projection = reusable_projection(ledger, rulesets[0], as_of, known_on)
     derivations, on_first = plan(governing, projection is not None)
-    from_tables = [d for d in derivations if projection is not None and d.source == 0]
+    from_tables = [d for d in derivations
+                   if projection is not None and d.source == 0 and not d.offenders_only]
     to_derive = [d for d in derivations if d not in from_tables]
     profiles = None
     if projection is not None and to_derive and not any(
             d.only is None or d.only & READ_TOPS for d in to_derive):
         profiles = projection_profiles(projection)
+    read: dict[Derivation | None, Tally] = {}
+
+    def read_tables() -> None:
+        if projection is not None:
+            read[None] = projection_tally(projection, as_of)
+            for derivation in from_tables:
+                read[derivation] = projection_tally(projection, as_of, derivation.only)
+
     derived_tallies = iter(derive_tallies(ledger, governing, to_derive, as_of, known_on,
-                                          workers, profiles))
-    derived = [projection_tally(projection, as_of, d.only) if d in from_tables
-               else next(derived_tallies) for d in derivations]
-    first = projection_tally(projection, as_of) if projection is not None else next(
+                                          workers, profiles, read_tables))
+    derived = [read[d] if d in from_tables else next(derived_tallies) for d in derivations]
+    first = read[None] if projection is not None else next(
         tally for tally, d in zip(derived, derivations, strict=True)
         if d.target == 0 and d.only is None)
     tallies = []

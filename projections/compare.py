@@ -101,6 +101,29 @@ def differing_outcomes(first: Ruleset, other: Ruleset) -> frozenset[str] | None:
     return frozenset(found)
 
 
+# 3.1 / 3.2 terms that only say which proven offences count and what a counting one does.
+OFFENCE_TERMS = frozenset({"trigger_offences_only", "clock_reset", "reset_limit"})
+OFFENDING = frozenset({"offending_initial", "offending_final"})
+
+
+def offences_alone_differ(first: Ruleset, other: Ruleset, only: frozenset[str]) -> bool:
+    """Whether the two rulesets' differing outcomes (``only``) are 3.1 / 3.2 on the individual
+    measure differing only in which proven offences count and what they do
+    (:data:`OFFENCE_TERMS`). Then a client with no proven offence is worked out alike by both
+    (the window simply runs from the journey start), and only clients with one need deriving.
+    """
+    if not only or not only <= OFFENDING:
+        return False
+    for name in only:
+        mine, theirs = getattr(first.outcomes, name), getattr(other.outcomes, name)
+        if mine is None or theirs is None or "cohort" in (mine.measure, theirs.measure):
+            return False
+        left, right = mine.model_dump(), theirs.model_dump()
+        if any(left[key] != right[key] for key in left if key not in OFFENCE_TERMS):
+            return False
+    return True
+
+
 def _amount(ruleset: Ruleset, outcome: str, band: int | None) -> Decimal:
     params = getattr(ruleset.outcomes, outcome)
     return ruleset.amount(params.tariff, band)

@@ -20,7 +20,7 @@ from ledger.runs import take_run
 from ledger.simulation import write_pilot
 from ledger.store import Ledger
 from ledger.views import Projection
-from projections.compare import differing_outcomes
+from projections.compare import differing_outcomes, offences_alone_differ
 from projections.forecast import _round_pence, period_ends, rates
 from tests.cli_runner import pbr
 from tests.scenario_loader import _complete
@@ -280,6 +280,18 @@ def test_one_of_the_initial_alternatives_differing_derives_both():
                           .read_text())
     assert differing_outcomes(first, other) == frozenset({"drug_free_initial",
                                                           "drug_reduction_initial"})
+
+
+def test_only_offenders_are_derived_again_when_the_rulesets_differ_in_which_offences_count():
+    first = parse_ruleset(EXAMPLE.read_text())
+    trigger = parse_ruleset((ROOT / "ledger/data/options/option-trigger-offences-only.toml")
+                            .read_text())
+    cohort = parse_ruleset((ROOT / "ledger/data/options/option-offending-cohort.toml")
+                           .read_text())
+    offending = frozenset({"offending_initial", "offending_final"})
+    assert offences_alone_differ(first, trigger, differing_outcomes(first, trigger))
+    assert not offences_alone_differ(first, cohort, offending)
+    assert not offences_alone_differ(first, first, frozenset({"drug_free_final"}))
 
 
 def test_a_rate_is_pooled_below_30_decided_and_its_own_from_30():

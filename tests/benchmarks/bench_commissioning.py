@@ -5,11 +5,15 @@
 run taken. Keys:
 
 - ``compare_s``: the published example ruleset against one of the draft's options that sets
-  some outcomes differently (``COMPARED``), as ``pbr compare`` runs it;
+  some outcomes differently (``COMPARED``: 3.1 and 3.2 counting trigger offences only, so only
+  the clients with a proven offence are derived again), as ``pbr compare`` runs it;
+- ``compare_other_s``: against ``COMPARED_OTHER``, which changes 1.2 only (every client derived
+  for it, none of its TOPs read);
 - ``compare_full_s``: against an option that changes the recovery cycles (``COMPARED_FULL``),
   so every outcome is derived again: the worst case;
 - ``forecast_s``: ``pbr forecast`` as of the projection's date, four periods;
-- ``compare_ratio``, ``compare_full_ratio``, ``forecast_ratio``: each divided by the same run's
+- ``compare_ratio``, ``compare_other_ratio``, ``compare_full_ratio``, ``forecast_ratio``:
+  each divided by the same run's
   ``payment_run_s`` (the acceptance bound is 2).
 
 On its own, against a ledger kept by ``bench.py --keep``::
@@ -33,6 +37,7 @@ from ledger.forecast import forecast_document  # noqa: E402
 from ledger.store import Ledger  # noqa: E402
 
 COMPARED = "option-trigger-offences-only"
+COMPARED_OTHER = "option-final-single-payment"
 COMPARED_FULL = "option-relapse-never"
 
 
@@ -51,6 +56,8 @@ def measure(ledger: Ledger, as_of: date, payment_run_s: float,
             say: Any = lambda _: None) -> dict[str, Any]:
     say(f"compare example-2012 {COMPARED}")
     compare_s, document = timed_compare(ledger, COMPARED, as_of)
+    say(f"compare example-2012 {COMPARED_OTHER}")
+    compare_other_s, _ = timed_compare(ledger, COMPARED_OTHER, as_of)
     say(f"compare example-2012 {COMPARED_FULL}")
     compare_full_s, _ = timed_compare(ledger, COMPARED_FULL, as_of)
     say("forecast")
@@ -61,6 +68,8 @@ def measure(ledger: Ledger, as_of: date, payment_run_s: float,
         "compare_s": round(compare_s, 2),
         "compare_ratio": round(compare_s / payment_run_s, 2),
         "compare_first_from_projection": document["first_from_projection"],
+        "compare_other_s": round(compare_other_s, 2),
+        "compare_other_ratio": round(compare_other_s / payment_run_s, 2),
         "compare_full_s": round(compare_full_s, 2),
         "compare_full_ratio": round(compare_full_s / payment_run_s, 2),
         "forecast_s": round(forecast_s, 2),

@@ -49,6 +49,7 @@ from projections.compare import (
     differing_outcomes,
     offences_alone_differ,
     offer_total,
+    relapse_alone_differs,
     report,
 )
 from projections.engine import derive_history
@@ -61,7 +62,8 @@ DUPLICATE_RULESET = "duplicate_ruleset_id"
 TOO_FEW_RULESETS = "too_few_rulesets"
 SHARDS = 16
 TOP_TOPIC = "ledger.events:TopRecorded"
-OFFENCE_TOPIC = "ledger.events:ProvenOffence"
+OFFENDERS = "offenders"
+RELAPSING = "relapsing"
 
 
 def load_rulesets(ledger: Ledger, names: Sequence[str]) -> list[Ruleset]:
@@ -99,7 +101,9 @@ class Derivation:
     only: frozenset[str] | None
     sign: int
     target: int
-    offenders_only: bool = False  # only clients with a proven offence can differ (see plan)
+    # Only some clients can differ (see plan): "offenders" (with a proven offence) or
+    # "relapsing" (with more than one journey); ``None``: every client.
+    clients: str | None = None
 
 
 def plan(rulesets: Sequence[Ruleset], first_known: bool) -> tuple[list[Derivation], set[int]]:
@@ -109,14 +113,19 @@ def plan(rulesets: Sequence[Ruleset], first_known: bool) -> tuple[list[Derivatio
     on_first: set[int] = set()
     for index, ruleset in enumerate(rulesets[1:], start=1):
         only = differing_outcomes(rulesets[0], ruleset)
+        if only is None and relapse_alone_differs(rulesets[0], ruleset):
+            on_first.add(index)
+            derivations += [Derivation(index, None, 1, index, RELAPSING),
+                            Derivation(0, None, -1, index, RELAPSING)]
+            continue
         if only is None:
             derivations.append(Derivation(index, None, 1, index))
             continue
         on_first.add(index)
         if only:
-            offenders = offences_alone_differ(rulesets[0], ruleset, only)
-            derivations += [Derivation(index, only, 1, index, offenders),
-                            Derivation(0, only, -1, index, offenders)]
+            clients = OFFENDERS if offences_alone_differ(rulesets[0], ruleset, only) else None
+            derivations += [Derivation(index, only, 1, index, clients),
+                            Derivation(0, only, -1, index, clients)]
     derivations.sort(key=lambda d: d.only is not None)
     return derivations, on_first
 
@@ -138,7 +147,7 @@ def tally_histories(histories: Iterator[History], rulesets: Sequence[Ruleset],
     for history in histories:
         full: dict[int, Sequence] = {}
         for tally, derivation in zip(tallies, derivations, strict=True):
-            if derivation.offenders_only and not history.offences:
+            if not _can_differ(derivation.clients, history):
                 continue  # worked out alike by both rulesets: the difference is nothing
             ruleset = rulesets[derivation.source]
             if derivation.only is None:
@@ -147,28 +156,52 @@ def tally_histories(histories: Iterator[History], rulesets: Sequence[Ruleset],
                 results = [r for r in full[derivation.source] if r.outcome in derivation.only]
             else:
                 results = derive_history(history, [ruleset], derivation.only).outcomes
-            tally.add_client(history, results, ruleset, derivation.only is None, profiles)
+            tally.add_client(history, results, ruleset,
+                             derivation.only is None and derivation.clients is None, profiles)
         if keep:
             history.clocks.clear()
             kept.append(history)
     return tallies, kept
 
 
-def _rows(connection: Any, lo: UUID, hi: UUID | None, head: int, without_tops: bool,
-          offenders: bool) -> Iterator[list]:
-    """The record events of a range of streams (:func:`ledger.views._stream_rows`), a page at
-    a time: without the TOPs when nothing derived reads them, only the streams with a proven
-    offence when no other can differ."""
+def _can_differ(clients: str | None, history: History) -> bool:
+    if clients == OFFENDERS:
+        return bool(history.offences)
+    if clients == RELAPSING:
+        return len(history.journeys) > 1
+    return True
+
+
+# The streams of the clients a restricted derivation can differ for: a superset (any such
+# record stored), each history then checked exactly (:func:`_can_differ`). Asked once, in the
+# parent; the rows of other streams are dropped before they are decoded.
+_ONLY_STREAMS = {
+    OFFENDERS: ("SELECT DISTINCT originator_id FROM ledger_events WHERE topic = ? AND id <= ?",
+                "ledger.events:ProvenOffence"),
+    RELAPSING: ("SELECT originator_id FROM ledger_events WHERE topic = ? AND id <= ? "
+                "GROUP BY originator_id HAVING count(*) > 1", "ledger.events:TreatmentStarted"),
+}
+
+
+def only_streams(connection: Any, clients: str | None, head: int) -> set | None:
+    """The stream ids (as the driver gives them) of the clients that can differ."""
+    if clients is None:
+        return None
+    sql, topic = _ONLY_STREAMS[clients]
+    return {row[0] for row in connection.exec_driver_sql(_driver_sql(connection, sql),
+                                                         (topic, head))}
+
+
+def _rows(connection: Any, lo: UUID, hi: UUID | None, head: int) -> Iterator[list]:
+    """The record events of a range of streams (:func:`ledger.views._stream_rows`) but the
+    TOPs, a page at a time: nothing derived reads them."""
     sql = ("SELECT topic, originator_id, originator_version, state FROM ledger_events "
            "WHERE originator_id >= ? " + ("AND originator_id < ? " if hi is not None else "")
-           + "AND id <= ? AND topic LIKE ? " + ("AND topic <> ? " if without_tops else "")
-           + ("AND originator_id IN (SELECT originator_id FROM ledger_events WHERE topic = ? "
-              "AND id <= ?) " if offenders else "")
-           + "ORDER BY originator_id, originator_version")
+           + "AND id <= ? AND topic LIKE ? AND topic <> ? "
+           "ORDER BY originator_id, originator_version")
     params = [_uuid_param(connection, lo)] + ([_uuid_param(connection, hi)] if hi else [])
-    params += [head, RECORD_TOPICS_LIKE] + ([TOP_TOPIC] if without_tops else [])
-    params += [OFFENCE_TOPIC, head] if offenders else []
-    result = connection.exec_driver_sql(_driver_sql(connection, sql), tuple(params))
+    result = connection.exec_driver_sql(_driver_sql(connection, sql), (
+        *params, head, RECORD_TOPICS_LIKE, TOP_TOPIC))
     return iter(lambda: result.fetchmany(5000), [])
 
 
@@ -195,28 +228,39 @@ def _shard_in_worker(job: tuple) -> tuple[list[Tally], list[History]]:
         gc.enable()
         _inherited["engine"] = create_engine(_inherited["url"])
     profiles = _inherited.get("profiles")
-    offenders = all(d.offenders_only for d in derivations)
     with _inherited["engine"].connect() as connection:
-        rows = _shard_rows(connection, lo, hi, head, profiles is not None, offenders)
+        rows = _shard_rows(connection, lo, hi, head, profiles is not None,
+                           _inherited.get("streams"))
         return tally_histories(_histories(_inherited["decoder"], rows, as_of, known_on),
                                rulesets, derivations, keep, profiles)
 
 
+def _clients(derivations: Sequence[Derivation]) -> str | None:
+    """The clients every derivation is restricted to, if they all are to the same."""
+    kinds = {derivation.clients for derivation in derivations}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
 def _shard_rows(connection: Any, lo: UUID, hi: UUID | None, head: int, without_tops: bool,
-                offenders: bool = False) -> Iterator[tuple]:
-    if not without_tops and not offenders:
-        return _stream_rows(connection, lo, hi, head)
-    return _flat(_rows(connection, lo, hi, head, without_tops, offenders))
+                streams: set | None = None) -> Iterator[tuple]:
+    rows = (_flat(_rows(connection, lo, hi, head)) if without_tops
+            else _stream_rows(connection, lo, hi, head))
+    if streams is None:
+        return rows
+    return (row for row in rows if row[1] in streams)
 
 
-def _pool(ledger: Ledger, decoder: EventDecoder, workers: int, profiles: dict | None) -> Any:
-    """Forked workers; they inherit the decoder and the known profiles, and open their own
-    connections by URL."""
+def _pool(ledger: Ledger, decoder: EventDecoder, workers: int, profiles: dict | None,
+          streams: set | None) -> Any:
+    """Forked workers; they inherit the decoder, the known profiles and the streams to read,
+    and open their own connections by URL."""
     _inherited.clear()
     _inherited.update(url=ledger.datastore.engine.url.render_as_string(hide_password=False),
                       decoder=decoder)
     if profiles is not None:
         _inherited["profiles"] = profiles
+    if streams is not None:
+        _inherited["streams"] = streams
     return multiprocessing.get_context("fork").Pool(workers)
 
 
@@ -250,13 +294,17 @@ def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
             for lo, hi in _shards(SHARDS if parallel else 1)]
     if profiles is not None and any(d.only is None or d.only & READ_TOPS for d in derivations):
         profiles = None
-    with _pool(ledger, decoder, workers, profiles) if parallel else nullcontext() as pool:
+    with ledger.datastore.transaction(commit=False) as session:
+        streams = only_streams(session.connection(), _clients(derivations), head)
+    with _pool(ledger, decoder, workers, profiles, streams) if parallel else nullcontext() \
+            as pool:
         if pool is not None:
             parts: Iterator = pool.imap_unordered(_shard_in_worker, jobs)
             meanwhile()
         else:
             meanwhile()
-            parts = iter([_in_process(ledger, decoder, job, profiles) for job in jobs])
+            parts = iter([_in_process(ledger, decoder, job, profiles, streams)
+                          for job in jobs])
         for shard_tallies, shard_histories in parts:
             tallies = [mine.combine(theirs) for mine, theirs in zip(tallies, shard_tallies,
                                                                     strict=True)]
@@ -270,13 +318,12 @@ def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
     return tallies
 
 
-def _in_process(ledger: Ledger, decoder: EventDecoder, job: tuple,
-                profiles: dict | None) -> tuple[list[Tally], list[History]]:
+def _in_process(ledger: Ledger, decoder: EventDecoder, job: tuple, profiles: dict | None,
+                streams: set | None) -> tuple[list[Tally], list[History]]:
     lo, hi, head, as_of, known_on, rulesets, derivations, keep = job
-    offenders = all(d.offenders_only for d in derivations)
     with ledger.datastore.transaction(commit=False) as session:
         rows = _shard_rows(session.connection(), lo, hi, head, profiles is not None,
-                           offenders)
+                           streams)
         return tally_histories(_histories(decoder, rows, as_of, known_on), rulesets,
                                derivations, keep, profiles)
 
@@ -366,7 +413,7 @@ def compare(ledger: Ledger, rulesets: Sequence[Ruleset], as_of: date, known_on: 
     projection = reusable_projection(ledger, rulesets[0], as_of, known_on)
     derivations, on_first = plan(governing, projection is not None)
     from_tables = [d for d in derivations
-                   if projection is not None and d.source == 0 and not d.offenders_only]
+                   if projection is not None and d.source == 0 and d.clients is None]
     to_derive = [d for d in derivations if d not in from_tables]
     profiles = None
     if projection is not None and to_derive and not any(

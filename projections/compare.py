@@ -124,6 +124,16 @@ def offences_alone_differ(first: Ruleset, other: Ruleset, only: frozenset[str]) 
     return True
 
 
+def relapse_alone_differs(first: Ruleset, other: Ruleset) -> bool:
+    """Whether the two rulesets differ in their relapse policy (§3) and nothing else. Recovery
+    cycles group a client's journeys, so a client with one journey is worked out alike by both:
+    only clients with more than one need deriving."""
+    mine, theirs = first.model_dump(), other.model_dump()
+    return all(mine[key] == theirs[key] for key in mine
+               if key not in ("id", "relapse", "effective_from", "sites")) \
+        and mine["relapse"] != theirs["relapse"]
+
+
 def _amount(ruleset: Ruleset, outcome: str, band: int | None) -> Decimal:
     params = getattr(ruleset.outcomes, outcome)
     return ruleset.amount(params.tariff, band)

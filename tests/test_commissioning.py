@@ -315,3 +315,22 @@ def test_the_forecast_periods_are_those_after_the_one_e_falls_in():
                                                             date(2013, 9, 30)]
     assert period_ends(date(2013, 4, 1), 1, "quarter") == [date(2013, 9, 30)]
     assert period_ends(date(2013, 1, 31), 2, "month") == [date(2013, 2, 28), date(2013, 3, 31)]
+
+
+def test_worker_processes_give_what_one_process_gives(pilot, tmp_path, monkeypatch):
+    import ledger.compare as service
+
+    day = date(2014, 6, 30)
+    copy = _copy(pilot, tmp_path)
+    Projection(copy).rebuild(day)
+    names = ["option-trigger-offences-only", "option-final-single-payment",
+             "option-relapse-never", "option-final-window-6m"]
+    rulesets = load_rulesets(copy, ["example-2012", *(str(ROOT / "ledger/data/options" /
+                                                          f"{name}.toml") for name in names)])
+    for option in rulesets[1:]:
+        pair = [rulesets[0], option]
+        alone = compare(copy, pair, day, day, workers=1)
+        monkeypatch.setattr(service, "PARALLEL_FROM_EVENTS", 0)
+        forked = compare(copy, pair, day, day, workers=2)
+        monkeypatch.setattr(service, "PARALLEL_FROM_EVENTS", 50_000)
+        assert alone == forked, option.id

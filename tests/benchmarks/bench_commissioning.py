@@ -9,12 +9,14 @@ run taken. Keys:
   the clients with a proven offence are derived again), as ``pbr compare`` runs it;
 - ``compare_other_s``: against ``COMPARED_OTHER``, which changes 1.2 only (every client derived
   for it, none of its TOPs read);
-- ``compare_full_s``: against an option that changes the recovery cycles (``COMPARED_FULL``),
-  so every outcome is derived again: the worst case;
+- ``compare_relapse_s``: against another relapse policy (``COMPARED_RELAPSE``): every outcome of
+  the clients with more than one journey derived again;
+- ``compare_full_s``: against 1.2's 18-month window (``COMPARED_FULL``), which changes 1.2 and
+  the recovery cycles, so every outcome of every client is derived again: the worst case;
 - ``forecast_s``: ``pbr forecast`` as of the projection's date, four periods;
-- ``compare_ratio``, ``compare_other_ratio``, ``compare_full_ratio``, ``forecast_ratio``:
-  each divided by the same run's
-  ``payment_run_s`` (the acceptance bound is 2).
+- ``compare_ratio``, ``compare_other_ratio``, ``compare_relapse_ratio``, ``compare_full_ratio``,
+  ``forecast_ratio``: each divided by the same run's ``payment_run_s`` (the acceptance bound
+  is 2).
 
 On its own, against a ledger kept by ``bench.py --keep``::
 
@@ -38,7 +40,8 @@ from ledger.store import Ledger  # noqa: E402
 
 COMPARED = "option-trigger-offences-only"
 COMPARED_OTHER = "option-final-single-payment"
-COMPARED_FULL = "option-relapse-never"
+COMPARED_RELAPSE = "option-relapse-never"
+COMPARED_FULL = "option-final-window-18m"
 
 
 def option_path(name: str) -> str:
@@ -58,6 +61,8 @@ def measure(ledger: Ledger, as_of: date, payment_run_s: float,
     compare_s, document = timed_compare(ledger, COMPARED, as_of)
     say(f"compare example-2012 {COMPARED_OTHER}")
     compare_other_s, _ = timed_compare(ledger, COMPARED_OTHER, as_of)
+    say(f"compare example-2012 {COMPARED_RELAPSE}")
+    compare_relapse_s, _ = timed_compare(ledger, COMPARED_RELAPSE, as_of)
     say(f"compare example-2012 {COMPARED_FULL}")
     compare_full_s, _ = timed_compare(ledger, COMPARED_FULL, as_of)
     say("forecast")
@@ -70,6 +75,8 @@ def measure(ledger: Ledger, as_of: date, payment_run_s: float,
         "compare_first_from_projection": document["first_from_projection"],
         "compare_other_s": round(compare_other_s, 2),
         "compare_other_ratio": round(compare_other_s / payment_run_s, 2),
+        "compare_relapse_s": round(compare_relapse_s, 2),
+        "compare_relapse_ratio": round(compare_relapse_s / payment_run_s, 2),
         "compare_full_s": round(compare_full_s, 2),
         "compare_full_ratio": round(compare_full_s / payment_run_s, 2),
         "forecast_s": round(forecast_s, 2),

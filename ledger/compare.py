@@ -146,10 +146,11 @@ def tally_histories(histories: Iterator[History], rulesets: Sequence[Ruleset],
             if not _can_differ(derivation.clients, history):
                 continue  # worked out alike by both rulesets: the difference is nothing
             ruleset = rulesets[derivation.source]
-            if derivation.only is None:
+            if derivation.source in full:
+                results = [r for r in full[derivation.source]
+                           if derivation.only is None or r.outcome in derivation.only]
+            elif derivation.only is None:
                 results = full[derivation.source] = derive_history(history, [ruleset]).outcomes
-            elif derivation.source in full:
-                results = [r for r in full[derivation.source] if r.outcome in derivation.only]
             else:
                 results = derive_history(history, [ruleset], derivation.only).outcomes
             tally.add_client(history, results, ruleset,

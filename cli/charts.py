@@ -103,6 +103,16 @@ def _legend(axes, count: int) -> None:  # noqa: ANN001
                     ncols=1 if count <= 12 else 2, fontsize=8)
 
 
+def _x_ticks(axes, positions: Sequence[int], labels: Sequence[str],  # noqa: ANN001
+             width: float) -> None:
+    """Category labels level while they fit side by side (about 0.075 in a character at this
+    size, in the plot's width); slanted otherwise, so no two overlap."""
+    crowded = len(labels) > 8 or sum(len(label) + 2 for label in labels) * 0.075 > width * 0.7
+    axes.set_xticks(positions, list(labels), rotation=35 if crowded else 0,
+                    ha="right" if crowded else "center",
+                    rotation_mode="anchor" if crowded else "default")
+
+
 def _from_zero(axes, lows: Sequence[float], highs: Sequence[float]) -> None:  # noqa: ANN001
     low = min([0.0, *[v for v in lows if v == v]])
     high = max([0.0, *[v for v in highs if v == v]])
@@ -146,18 +156,31 @@ def bar_chart(title: str, categories: Sequence[str], series: Series, *, y_label:
     _from_zero(axes, bottoms, tops)
     if any(v < 0 for v in bottoms):
         axes.axhline(0, color="#333333", linewidth=0.8)
-    axes.set_xticks(positions, list(categories), rotation=45 if len(categories) > 8 else 0,
-                    ha="right" if len(categories) > 8 else "center")
+    _x_ticks(axes, positions, [str(c) for c in categories], width)
     _legend(axes, len(names))
     return _svg(figure, title)
 
 
+def paired_colours(names: Sequence[str]) -> dict[str, str]:
+    """Two series per group (paid and forecast, say): the strong shade and the light shade of
+    one hue, so a pair reads together while no two series share a colour (ten pairs at most)."""
+    if len(names) > len(PALETTE):
+        raise TooManySeries(f"{len(names)} series but {len(PALETTE)} distinct colours; "
+                            "draw one small chart per group")
+    return {name: PALETTE[i // 2 + (10 if i % 2 else 0)] for i, name in enumerate(names)}
+
+
 def line_chart(title: str, x_values: Sequence[str | date], series: Series, *, y_label: str,
                unit: str = "", x_label: str = "", width: float = 9.0,
-               height: float = 3.4) -> str:
-    """One line per series over ordered categories (quarters, dates)."""
+               height: float = 3.4, colours: Mapping[str, str] | None = None,
+               dashed: Sequence[str] = ()) -> str:
+    """One line per series over ordered categories (quarters, dates); ``colours`` may set each
+    series' colour (they must differ) and ``dashed`` names series drawn dashed."""
     names = list(series)
-    colours = _colours(names)
+    if colours is None:
+        colours = _colours(names)
+    elif len({colours[name] for name in names}) < len(names):
+        raise TooManySeries("two series were given one colour")
     figure = Figure(figsize=(width, height))
     axes = _axes(figure, title, x_label, y_label, unit)
     labels = [v.isoformat() if isinstance(v, date) else str(v) for v in x_values]
@@ -166,10 +189,10 @@ def line_chart(title: str, x_values: Sequence[str | date], series: Series, *, y_
     for name in names:
         values = _floats(series[name])
         everything.extend(values)
-        axes.plot(positions, values, marker="o", markersize=3, color=colours[name], label=name)
+        axes.plot(positions, values, marker="o", markersize=3, color=colours[name], label=name,
+                  linestyle="--" if name in dashed else "-")
     _from_zero(axes, everything, everything)
-    axes.set_xticks(positions, labels, rotation=45 if len(labels) > 8 else 0,
-                    ha="right" if len(labels) > 8 else "center")
+    _x_ticks(axes, positions, labels, width)
     _legend(axes, len(names))
     return _svg(figure, title)
 
@@ -187,10 +210,11 @@ def small_multiples(title: str, panels: Mapping[str, tuple[Sequence[str], Series
 def timeline(title: str, spans: Sequence[tuple[str, date, date]],
              marks: Sequence[tuple[str, date]] = (), *, width: float = 9.0) -> str:
     """Horizontal spans on a time axis (an offending clock's windows, say), one row each, with
-    labelled marks (offences, releases) as vertical lines."""
-    figure = Figure(figsize=(width, 0.6 + 0.45 * max(len(spans), 1)))
+    labelled marks (offences, releases) as vertical lines. The marks' labels stand above the
+    plot, slanted, so no label lies over a bar; the title sits above them."""
+    label_room = 0.9 if marks else 0.0
+    figure = Figure(figsize=(width, 0.9 + label_room + 0.45 * max(len(spans), 1)))
     axes = figure.add_subplot()
-    axes.set_title(title, loc="left", fontsize=10, fontweight="bold")
     colours = _colours([label for label, _, _ in spans])
     for row, (label, start, end) in enumerate(spans):
         axes.barh(row, (end - start).days, left=matplotlib.dates.date2num(start), height=0.5,
@@ -200,8 +224,11 @@ def timeline(title: str, spans: Sequence[tuple[str, date, date]],
     for label, day in marks:
         axes.axvline(matplotlib.dates.date2num(day), color="#d62728", linewidth=1)
         axes.annotate(label, (matplotlib.dates.date2num(day), 1.0),
-                      xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
-                      va="top", ha="right", color="#d62728")
+                      xycoords=("data", "axes fraction"), xytext=(0, 4),
+                      textcoords="offset points", rotation=30, fontsize=7, va="bottom",
+                      ha="left", color="#d62728", annotation_clip=False)
+    axes.set_title(title, loc="left", fontsize=10, fontweight="bold",
+                   pad=60 if marks else 6)
     axes.xaxis_date()
     axes.set_xlabel("date")
     for side in ("top", "right"):

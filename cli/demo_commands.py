@@ -16,10 +16,11 @@ import typer
 from cli.common import fail, open_ledger, print_json, table
 from cli.outcome_commands import outcome_json
 from cli.payment_commands import run_json
-from cli.report import html_report
+from ledger.compare import compare
+from ledger.forecast import backtest_document
 from ledger.importer import Importer
 from ledger.refusals import Refused
-from ledger.rulesets import OPTIONS, example_ruleset_text
+from ledger.rulesets import OPTIONS, example_ruleset_text, option_rulesets
 from ledger.runs import find_run, replay_run, take_run
 from ledger.simulation import write_pilot
 from projections.engine import derive_all
@@ -80,9 +81,17 @@ def demo(
     by_client, _ = ledger.records_by_client(last + KNOWLEDGE_DELAY)
     results, _ = derive_all(by_client, ledger.rulesets(), last, last + KNOWLEDGE_DELAY)
     outcome_rows = _outcome_rows(results)
+    say("comparing the draft's options and back-testing the forecast…")
+    comparison = compare(ledger, [*ledger.rulesets(), *option_rulesets()], last, last)
+    backtest = backtest_document(ledger, 4)
+    # Further sections of the report go here, each a piece of HTML: the perverse-incentive
+    # diagnostics (`pbr diagnostics`, RULES.md §10) add theirs to this list.
+    sections: list[str] = []
+    from cli.report import html_report  # draws with matplotlib: imported only for the report
+
     html = out / "report.html"
-    html.write_text(html_report(runs, [outcome_json(r) for r in results], summary, outcome_rows),
-                    encoding="utf-8")
+    html.write_text(html_report(runs, [outcome_json(r) for r in results], summary, outcome_rows,
+                                comparison, backtest, sections), encoding="utf-8")
     seconds = time.perf_counter() - started
     if as_json:
         print_json({"clients": clients, "records": count, "runs": len(runs),

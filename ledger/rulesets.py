@@ -402,6 +402,13 @@ def example_ruleset_text() -> str:
     return resources.files("ledger").joinpath("data/example-2012.toml").read_text()
 
 
+def option_rulesets() -> list[Ruleset]:
+    """The draft's alternatives shipped beside the example (``data/options``), by id."""
+    folder = resources.files("ledger").joinpath("data/options")
+    return sorted((parse_ruleset(entry.read_text()) for entry in folder.iterdir()
+                   if entry.name.endswith(".toml")), key=lambda ruleset: ruleset.id)
+
+
 def select_ruleset(rulesets: list[Ruleset], site: str, on: date) -> Ruleset | None:
     """RULES.md §6: the ruleset in force for a site on a date.
 

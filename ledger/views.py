@@ -64,7 +64,9 @@ from projections.payments import Entitlement
 from projections.views import (
     CLOCK_COLUMNS,
     ENTITLEMENT_COLUMNS,
+    JOURNEY_COLUMNS,
     OUTCOME_COLUMNS,
+    UNIT_COLUMNS,
     UNRULED_COLUMNS,
     Rows,
     client_rows,
@@ -94,7 +96,13 @@ offending_clocks = Table("pbr_offending_clocks", views_metadata,
                          *_text_columns(CLOCK_COLUMNS, ("resets",)))
 unruled_journeys = Table("pbr_unruled_journeys", views_metadata,
                          *_text_columns(UNRULED_COLUMNS))
-DATA_TABLES = (outcome_states, entitlements, offending_clocks, unruled_journeys)
+journey_profiles = Table("pbr_journey_profiles", views_metadata,
+                         *_text_columns(JOURNEY_COLUMNS, ("offended_before", "injecting",
+                                                          "housing_problem", "lasars_band")))
+forecast_units = Table("pbr_forecast_units", views_metadata,
+                       *_text_columns(UNIT_COLUMNS, ("instalment",)))
+DATA_TABLES = (outcome_states, entitlements, offending_clocks, unruled_journeys,
+               journey_profiles, forecast_units)
 # Created after a rebuild's bulk load, which is faster than keeping them up to date row by row.
 CLIENT_INDEXES = tuple(Index(f"{table.name}_client_idx", table.c.client) for table in DATA_TABLES)
 
@@ -106,6 +114,9 @@ projection_state = Table(
     Column("rebuilt_through", Integer, nullable=False),
 )
 PROJECTION = "outcomes"
+# Written by every rebuild since the journey profiles and forecast units were added: a
+# projection built before has those tables empty, and they answer only once rebuilt.
+COMMISSIONING = "commissioning"
 
 
 class ProjectionMissing(LookupError):
@@ -222,6 +233,9 @@ class Projection:
             session.execute(projection_state.insert().values(
                 name=PROJECTION, as_of=as_of.isoformat(),
                 rulesets=",".join(sorted(r.id for r in rulesets)), rebuilt_through=head))
+            session.execute(projection_state.insert().values(
+                name=COMMISSIONING, as_of=as_of.isoformat(),
+                rulesets=",".join(sorted(r.id for r in rulesets)), rebuilt_through=head))
             self._track(session, head)
         return head
 
@@ -337,6 +351,12 @@ class Projection:
 
     # Reading ------------------------------------------------------------------------------
 
+    def has_commissioning_rows(self) -> bool:
+        """Whether the journey profiles and forecast units were built with the other tables."""
+        with self.datastore.transaction(commit=False) as session:
+            return session.execute(select(projection_state.c.name).where(
+                projection_state.c.name == COMMISSIONING)).first() is not None
+
     def serves(self, as_of: date, known_on: date) -> bool:
         """Whether the tables answer for E and K: the projection's date, on current knowledge.
 
@@ -410,7 +430,9 @@ def _insert_rows(connection: Connection, rows: Rows) -> None:
             (outcome_states, OUTCOME_COLUMNS, rows.outcomes),
             (entitlements, ENTITLEMENT_COLUMNS, rows.entitlements),
             (offending_clocks, CLOCK_COLUMNS, rows.clocks),
-            (unruled_journeys, UNRULED_COLUMNS, rows.unruled)):
+            (unruled_journeys, UNRULED_COLUMNS, rows.unruled),
+            (journey_profiles, JOURNEY_COLUMNS, rows.journeys),
+            (forecast_units, UNIT_COLUMNS, rows.units)):
         if values:
             insert_rows(connection, table, columns, values)
 
@@ -516,8 +538,7 @@ def _derive_shard_in_worker(job: tuple) -> tuple[bytes, int, list[History]]:
             yield from _stream_rows(connection, lo, hi, head)
 
     rows, events_read, histories = _derive_shard_with(read, _inherited["decoder"], *job)
-    return (marshal.dumps((rows.outcomes, rows.entitlements, rows.clocks, rows.unruled)),
-            events_read, histories)
+    return marshal.dumps(rows.tables()), events_read, histories
 
 
 def worker_count() -> int:

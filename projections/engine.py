@@ -177,7 +177,15 @@ def derive_all(events_by_client: Mapping[str, Sequence[RecordEvent]],
     return results, unruled
 
 
-def derive_history(history: History, rulesets: Sequence[Ruleset]) -> ClientOutcomes:
+def derive_history(history: History, rulesets: Sequence[Ruleset],
+                   only: frozenset[str] | None = None) -> ClientOutcomes:
+    """Every outcome of the client's journeys; with ``only``, just those outcomes.
+
+    Outcomes are worked out independently of one another — cycles come from the ruleset, death,
+    allocation within a cycle and 1.1 / 1.3 are per outcome — so the outcomes in ``only`` (1.1
+    and 1.3 together) come out exactly as in the full derivation (RULES.md §11: a comparison
+    re-derives only what two rulesets set differently).
+    """
     every = list(rulesets)
     governing = {j.journey: select_ruleset(every, history.site, j.started_on)
                  for j in history.journeys}
@@ -190,6 +198,8 @@ def derive_history(history: History, rulesets: Sequence[Ruleset]) -> ClientOutco
         terms = ruleset_terms(ruleset)
         under_18 = _under_18(history, journey)
         for outcome in terms.outcomes:
+            if only is not None and outcome.outcome not in only:
+                continue
             # A cohort-measured outcome still has its row per journey (CONTRACT.md: every
             # journey once per outcome switched on), ineligible with the reason cohort_measure;
             # its payment is the cohort's row (projections.cohort).

@@ -18,7 +18,9 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.rulesets import OPTIONS, Ruleset, select_ruleset
+from projections.compare import journey_offers, journey_profile, offer_total
 from projections.engine import derive_history
+from projections.forecast import Unit, client_units
 from projections.model import (
     History,
     InstalmentResult,
@@ -39,6 +41,12 @@ CLOCK_COLUMNS = ("client", "journey", "outcome", "option", "window_length", "sta
                  "current_start", "target_on", "evidence_on", "reset_limit_on", "resets",
                  "starts", "explanation")
 UNRULED_COLUMNS = ("client", "journey", "started_on")
+# RULES.md §11 (compare reuses the published ruleset's rows) and §12 (the forecast reads them).
+JOURNEY_COLUMNS = ("client", "journey", "provider", "site", "ruleset", "substance_group",
+                   "offended_before", "injecting", "housing_problem", "lasars_band",
+                   "max_earnable", "offers")
+UNIT_COLUMNS = ("client", "journey", "outcome", "instalment", "provider", "site", "ruleset",
+                "status", "amount", "payable_on")
 
 
 @dataclass
@@ -49,15 +57,24 @@ class Rows:
     entitlements: list[tuple] = field(default_factory=list)
     clocks: list[tuple] = field(default_factory=list)
     unruled: list[tuple] = field(default_factory=list)
+    journeys: list[tuple] = field(default_factory=list)
+    units: list[tuple] = field(default_factory=list)
 
     def extend(self, other: Rows) -> None:
         self.outcomes += other.outcomes
         self.entitlements += other.entitlements
         self.clocks += other.clocks
         self.unruled += other.unruled
+        self.journeys += other.journeys
+        self.units += other.units
+
+    def tables(self) -> tuple[list[tuple], ...]:
+        """The rows of every table, in :class:`Rows` field order (to hand between processes)."""
+        return (self.outcomes, self.entitlements, self.clocks, self.unruled, self.journeys,
+                self.units)
 
     def __len__(self) -> int:
-        return len(self.outcomes) + len(self.entitlements) + len(self.clocks) + len(self.unruled)
+        return sum(len(rows) for rows in self.tables())
 
 
 def client_clocks(history: History, rulesets: Sequence[Ruleset], as_of: date) -> list[Clock]:
@@ -85,7 +102,37 @@ def client_rows(history: History, rulesets: Sequence[Ruleset]) -> Rows:
     rows.clocks = [clock_row(history.client, clock)
                    for clock in client_clocks(history, rulesets, history.as_of)]
     rows.unruled = [(u.client, u.journey, u.started_on.isoformat()) for u in derived.unruled]
+    by_id = {ruleset.id: ruleset for ruleset in rulesets}
+    rows.journeys = journey_rows(history, derived.outcomes, by_id)
+    rows.units = [unit_row(unit) for unit in client_units(history, derived.outcomes, by_id)]
     return rows
+
+
+def journey_rows(history: History, results: Sequence[OutcomeResult],
+                 rulesets: dict[str, Ruleset]) -> list[tuple]:
+    """RULES.md §11: each ruled journey's profile and what its ruleset offers it in full."""
+    by_journey: dict[str | None, list[OutcomeResult]] = {}
+    for result in results:
+        by_journey.setdefault(result.journey, []).append(result)
+    rows = []
+    for journey in history.journeys:
+        mine = by_journey.get(journey.journey)
+        if not mine:
+            continue
+        ruleset = rulesets[mine[0].ruleset]
+        profile = journey_profile(history, journey)
+        offers = journey_offers(mine, ruleset, journey.lasars_band)
+        rows.append((history.client, journey.journey, journey.provider, history.site,
+                     ruleset.id, profile.substance_group, int(profile.offended_before),
+                     int(profile.injecting), int(profile.housing_problem), profile.lasars_band,
+                     str(offer_total(offers)),
+                     " ".join(f"{name}={amount}" for name, amount in offers.items())))
+    return rows
+
+
+def unit_row(unit: Unit) -> tuple:
+    return (unit.client, unit.journey, unit.outcome, unit.instalment, unit.provider, unit.site,
+            unit.ruleset, unit.status, _money(unit.amount), _iso(unit.payable_on))
 
 
 def cohort_rows(results: Sequence[OutcomeResult]) -> Rows:

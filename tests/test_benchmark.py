@@ -18,7 +18,7 @@ ISSUE_KEYS = {
     "events", "ingest_events_per_s", "raw_sqlite_insert_per_s", "ingest_ratio",
     "rebuild_events_per_s", "raw_sqlite_read_per_s", "rebuild_ratio",
     "naive_ingest_events_per_s", "naive_rebuild_events_per_s", "explain_ms_p50",
-    "payment_run_s", "peak_rss_mb",
+    "payment_run_s", "peak_rss_mb", "compare_s", "forecast_s",
 }
 
 

@@ -29,3 +29,26 @@ def test_the_same_chart_gives_the_same_bytes():
         return charts.line_chart("Rate", ["2012-Q2", "2012-Q3"], {"P1": [40, None]},
                                  y_label="completion rate", unit="%")
     assert draw() == draw()
+
+
+def test_paired_series_take_the_strong_and_light_shade_of_one_hue_never_one_colour_twice():
+    names = ["P1 paid", "P1 forecast", "P2 paid", "P2 forecast"]
+    colours = charts.paired_colours(names)
+    assert colours["P1 paid"] == charts.PALETTE[0] and colours["P1 forecast"] == charts.PALETTE[10]
+    assert len(set(colours.values())) == len(names)
+    with pytest.raises(charts.TooManySeries):
+        charts.paired_colours([f"S{n}" for n in range(len(charts.PALETTE) + 1)])
+
+
+def test_a_line_chart_given_one_colour_for_two_series_is_refused():
+    with pytest.raises(charts.TooManySeries):
+        charts.line_chart("Paid", ["Q1"], {"a": [1], "b": [2]}, y_label="paid", unit="£",
+                          colours={"a": "#000000", "b": "#000000"})
+
+
+def test_a_timeline_sets_its_mark_labels_above_the_plot():
+    from datetime import date
+
+    svg = charts.timeline("Clock", [("window", date(2012, 5, 1), date(2013, 5, 1))],
+                          [("offence 2012-08-10", date(2012, 8, 10))])
+    assert "offence 2012-08-10" in svg and "rotate(-30" in svg

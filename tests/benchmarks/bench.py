@@ -53,6 +53,7 @@ from ledger.runs import take_run  # noqa: E402
 from ledger.store import Ledger  # noqa: E402
 from ledger.views import Projection  # noqa: E402
 from projections.engine import derive_client  # noqa: E402
+from tests.benchmarks.bench_commissioning import measure as measure_commissioning  # noqa: E402
 from tests.benchmarks.bench_postgres import bench_postgres  # noqa: E402
 
 SEED = 2012
@@ -240,6 +241,7 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
     started = time.perf_counter()
     run = take_run(ledger, as_of, as_of)
     payment_run_s = time.perf_counter() - started
+    commissioning = measure_commissioning(ledger, as_of, payment_run_s, say)
     ledger.close()
 
     say(f"naive path on {min(naive_clients, clients):,} clients")
@@ -278,6 +280,7 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
         "explain_ms_p50": round(explain_p50, 2),
         "payment_run_s": round(payment_run_s, 2),
         "payment_run_lines": len(run.lines),
+        **commissioning,
         "ingest_s": round(ingest_s, 1),
         "rebuild_s": round(rebuild_s, 1),
         **on_postgres,

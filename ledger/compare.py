@@ -1,0 +1,365 @@
+"""``pbr compare`` in the ledger (RULES.md §11): rulesets worked out on one history, nothing
+recorded.
+
+The store is read once: each client's stream is decoded and its history built once, and every
+ruleset is derived from that history (in worker processes, by ranges of stream ids, on a large
+file database). A ruleset that sets only some outcomes differently from the first derives only
+those (:func:`projections.compare.differing_outcomes`). When the first ruleset is the one
+published ruleset and the projection tables are current for E and K, its totals are read from
+them instead of derived (:func:`projection_tally`).
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.engine import create_engine
+
+from ledger.codec import EventDecoder
+from ledger.compare_tables import projection_profiles, projection_tally, reusable_projection
+from ledger.memory import cycle_collection_paused
+from ledger.refusals import Refused
+from ledger.rulesets import Ruleset, RulesetError, parse_ruleset
+from ledger.store import RECORD_TOPICS_LIKE, Ledger
+from ledger.views import (
+    PARALLEL_FROM_EVENTS,
+    _driver_sql,
+    _group_streams,
+    _shards,
+    _stream_rows,
+    _uuid_param,
+    worker_count,
+)
+from projections.cohort import cohort_outcomes
+from projections.compare import (
+    READ_TOPS,
+    Tally,
+    as_if_governing,
+    differing_outcomes,
+    offences_alone_differ,
+    relapse_alone_differs,
+    report,
+)
+from projections.engine import derive_history
+from projections.history import build_history
+from projections.model import History
+
+UNKNOWN_RULESET = "unknown_ruleset"
+BAD_RULESET_FILE = "bad_ruleset_file"
+DUPLICATE_RULESET = "duplicate_ruleset_id"
+TOO_FEW_RULESETS = "too_few_rulesets"
+SHARDS = 16
+TOP_TOPIC = "ledger.events:TopRecorded"
+OFFENDERS = "offenders"
+RELAPSING = "relapsing"
+
+
+def load_rulesets(ledger: Ledger, names: Sequence[str]) -> list[Ruleset]:
+    """Each RULESET argument: a path to a TOML file, else a published id (refused otherwise)."""
+    if len(names) < 2:
+        raise Refused(TOO_FEW_RULESETS, "RULESET: give two or more rulesets to compare")
+    published = {ruleset.id: ruleset for ruleset in ledger.rulesets()}
+    found: list[Ruleset] = []
+    for name in names:
+        path = Path(name)
+        if path.is_file():
+            try:
+                found.append(parse_ruleset(path.read_text(encoding="utf-8")))
+            except (RulesetError, UnicodeDecodeError, OSError) as error:
+                raise Refused(BAD_RULESET_FILE, f"{name}: {error}") from None
+        elif name in published:
+            found.append(published[name])
+        else:
+            raise Refused(UNKNOWN_RULESET, f"RULESET: {name!r} is neither a ruleset file nor "
+                                           "a published ruleset id (see pbr rules list)")
+    ids = [ruleset.id for ruleset in found]
+    for ruleset_id in ids:
+        if ids.count(ruleset_id) > 1:
+            raise Refused(DUPLICATE_RULESET, f"RULESET: the id {ruleset_id!r} is given twice; "
+                                             "each compared ruleset needs its own id")
+    return found
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """One pass of the derivation: ruleset ``source`` (only ``only``'s outcomes, or all), added
+    (``sign = 1``) to or taken (``-1``) from the tally of ruleset ``target``."""
+
+    source: int
+    only: frozenset[str] | None
+    sign: int
+    target: int
+    # Only some clients can differ (see plan): "offenders" (with a proven offence) or
+    # "relapsing" (with more than one journey); ``None``: every client.
+    clients: str | None = None
+
+
+def plan(rulesets: Sequence[Ruleset], first_known: bool) -> tuple[list[Derivation], set[int]]:
+    """The derivations a comparison needs, full ones first; and the rulesets built on the
+    first's tally. ``first_known``: the first's tally is read from the projection tables."""
+    derivations = [] if first_known else [Derivation(0, None, 1, 0)]
+    on_first: set[int] = set()
+    for index, ruleset in enumerate(rulesets[1:], start=1):
+        only = differing_outcomes(rulesets[0], ruleset)
+        if only is None and relapse_alone_differs(rulesets[0], ruleset):
+            on_first.add(index)
+            derivations += [Derivation(index, None, 1, index, RELAPSING),
+                            Derivation(0, None, -1, index, RELAPSING)]
+            continue
+        if only is None:
+            derivations.append(Derivation(index, None, 1, index))
+            continue
+        on_first.add(index)
+        if only:
+            clients = OFFENDERS if offences_alone_differ(rulesets[0], ruleset, only) else None
+            derivations += [Derivation(index, only, 1, index, clients),
+                            Derivation(0, only, -1, index, clients)]
+    derivations.sort(key=lambda d: d.only is not None)
+    return derivations, on_first
+
+
+def _uses_cohort(ruleset: Ruleset, only: frozenset[str] | None) -> bool:
+    return any(getattr(ruleset.outcomes, name) is not None
+               and getattr(ruleset.outcomes, name).measure == "cohort"
+               and (only is None or name in only)
+               for name in ("offending_initial", "offending_final"))
+
+
+def tally_histories(histories: Iterator[History], rulesets: Sequence[Ruleset],
+                    derivations: Sequence[Derivation], keep: bool,
+                    profiles: dict | None = None) -> tuple[list[Tally], list[History]]:
+    """Each derivation's tally over the histories, each history derived once per ruleset at
+    most (a partial derivation of a ruleset derived in full is a filter of it)."""
+    tallies = [Tally() for _ in derivations]
+    kept: list[History] = []
+    for history in histories:
+        full: dict[int, Sequence] = {}
+        for tally, derivation in zip(tallies, derivations, strict=True):
+            if not _can_differ(derivation.clients, history):
+                continue  # worked out alike by both rulesets: the difference is nothing
+            ruleset = rulesets[derivation.source]
+            if derivation.source in full:
+                results = [r for r in full[derivation.source]
+                           if derivation.only is None or r.outcome in derivation.only]
+            elif derivation.only is None:
+                results = full[derivation.source] = derive_history(history, [ruleset]).outcomes
+            else:
+                results = derive_history(history, [ruleset], derivation.only).outcomes
+            tally.add_client(history, results, ruleset,
+                             derivation.only is None and derivation.clients is None, profiles)
+        if keep:
+            history.clocks.clear()
+            kept.append(history)
+    return tallies, kept
+
+
+def _can_differ(clients: str | None, history: History) -> bool:
+    if clients == OFFENDERS:
+        return bool(history.offences)
+    if clients == RELAPSING:
+        return len(history.journeys) > 1
+    return True
+
+
+# The streams of the clients a restricted derivation can differ for: a superset (any such
+# record stored), each history then checked exactly (:func:`_can_differ`). Asked once, in the
+# parent; the rows of other streams are dropped before they are decoded.
+_ONLY_STREAMS = {
+    OFFENDERS: ("SELECT DISTINCT originator_id FROM ledger_events WHERE topic = ? AND id <= ?",
+                "ledger.events:ProvenOffence"),
+    RELAPSING: ("SELECT originator_id FROM ledger_events WHERE topic = ? AND id <= ? "
+                "GROUP BY originator_id HAVING count(*) > 1", "ledger.events:TreatmentStarted"),
+}
+
+
+def only_streams(connection: Any, clients: str | None, head: int) -> set | None:
+    """The stream ids (as the driver gives them) of the clients that can differ."""
+    if clients is None:
+        return None
+    sql, topic = _ONLY_STREAMS[clients]
+    return {row[0] for row in connection.exec_driver_sql(_driver_sql(connection, sql),
+                                                         (topic, head))}
+
+
+def _rows(connection: Any, lo: UUID, hi: UUID | None, head: int) -> Iterator[list]:
+    """The record events of a range of streams (:func:`ledger.views._stream_rows`) but the
+    TOPs, a page at a time: nothing derived reads them."""
+    sql = ("SELECT topic, originator_id, originator_version, state FROM ledger_events "
+           "WHERE originator_id >= ? " + ("AND originator_id < ? " if hi is not None else "")
+           + "AND id <= ? AND topic LIKE ? AND topic <> ? "
+           "ORDER BY originator_id, originator_version")
+    params = [_uuid_param(connection, lo)] + ([_uuid_param(connection, hi)] if hi else [])
+    result = connection.exec_driver_sql(_driver_sql(connection, sql), (
+        *params, head, RECORD_TOPICS_LIKE, TOP_TOPIC))
+    return iter(lambda: result.fetchmany(5000), [])
+
+
+def _flat(pages: Iterator[list]) -> Iterator[tuple]:
+    for page in pages:
+        yield from page
+
+
+def _histories(decoder: EventDecoder, rows: Iterator[tuple], as_of: date,
+               known_on: date) -> Iterator[History]:
+    for events in _group_streams(decoder, rows):
+        history = build_history(events, known_on, as_of)
+        if history is not None:
+            yield history
+
+
+_inherited: dict[str, Any] = {}  # what a forked compare worker takes from its parent
+
+
+def _shard_in_worker(job: tuple) -> tuple[list[Tally], list[History]]:
+    lo, hi, head, as_of, known_on, rulesets, derivations, keep = job
+    if "engine" not in _inherited:
+        gc.freeze()
+        gc.enable()
+        _inherited["engine"] = create_engine(_inherited["url"])
+    profiles = _inherited.get("profiles")
+    with _inherited["engine"].connect() as connection:
+        rows = _shard_rows(connection, lo, hi, head, profiles is not None,
+                           _inherited.get("streams"))
+        return tally_histories(_histories(_inherited["decoder"], rows, as_of, known_on),
+                               rulesets, derivations, keep, profiles)
+
+
+def _clients(derivations: Sequence[Derivation]) -> str | None:
+    """The clients every derivation is restricted to, if they all are to the same."""
+    kinds = {derivation.clients for derivation in derivations}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _shard_rows(connection: Any, lo: UUID, hi: UUID | None, head: int, without_tops: bool,
+                streams: set | None = None) -> Iterator[tuple]:
+    rows = (_flat(_rows(connection, lo, hi, head)) if without_tops
+            else _stream_rows(connection, lo, hi, head))
+    if streams is None:
+        return rows
+    return (row for row in rows if row[1] in streams)
+
+
+def _pool(ledger: Ledger, decoder: EventDecoder, workers: int, profiles: dict | None,
+          streams: set | None) -> Any:
+    """Forked workers; they inherit the decoder, the known profiles and the streams to read,
+    and open their own connections by URL."""
+    _inherited.clear()
+    _inherited.update(url=ledger.datastore.engine.url.render_as_string(hide_password=False),
+                      decoder=decoder)
+    if profiles is not None:
+        _inherited["profiles"] = profiles
+    if streams is not None:
+        _inherited["streams"] = streams
+    return multiprocessing.get_context("fork").Pool(workers)
+
+
+def _can_fork(ledger: Ledger) -> bool:
+    url = ledger.datastore.engine.url
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    return not in_memory and "fork" in multiprocessing.get_all_start_methods()
+
+
+def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
+                   derivations: Sequence[Derivation], as_of: date, known_on: date,
+                   workers: int | None = None, profiles: dict | None = None,
+                   meanwhile: Callable[[], None] = lambda: None) -> list[Tally]:
+    """Each derivation's tally over every client, cohorts included, reading the store once.
+
+    With ``profiles`` (every journey's, from the projection tables), when none of the derived
+    outcomes reads a TOP, the TOP records are not read at all. ``meanwhile`` runs in this
+    process while the workers derive (reading the projection tables, say).
+    """
+    if not derivations:
+        meanwhile()
+        return []
+    head = ledger.max_position()
+    decoder = EventDecoder(ledger.mapper)
+    keep = any(_uses_cohort(rulesets[d.source], d.only) for d in derivations)
+    workers = workers or worker_count()
+    parallel = _can_fork(ledger) and workers > 1 and head >= PARALLEL_FROM_EVENTS
+    tallies = [Tally() for _ in derivations]
+    histories: list[History] = []
+    jobs = [(lo, hi, head, as_of, known_on, list(rulesets), list(derivations), keep)
+            for lo, hi in _shards(SHARDS if parallel else 1)]
+    if profiles is not None and any(d.only is None or d.only & READ_TOPS for d in derivations):
+        profiles = None
+    with ledger.datastore.transaction(commit=False) as session:
+        streams = only_streams(session.connection(), _clients(derivations), head)
+    with _pool(ledger, decoder, workers, profiles, streams) if parallel else nullcontext() \
+            as pool:
+        if pool is not None:
+            parts: Iterator = pool.imap_unordered(_shard_in_worker, jobs)
+            meanwhile()
+        else:
+            meanwhile()
+            parts = iter([_in_process(ledger, decoder, job, profiles, streams)
+                          for job in jobs])
+        for shard_tallies, shard_histories in parts:
+            tallies = [mine.combine(theirs) for mine, theirs in zip(tallies, shard_tallies,
+                                                                    strict=True)]
+            histories += shard_histories
+    for tally, derivation in zip(tallies, derivations, strict=True):
+        ruleset = rulesets[derivation.source]
+        if keep and _uses_cohort(ruleset, derivation.only):
+            tally.add_cohorts([r for r in cohort_outcomes(histories, [ruleset], as_of)
+                               if derivation.only is None or r.outcome in derivation.only],
+                              as_of)
+    return tallies
+
+
+def _in_process(ledger: Ledger, decoder: EventDecoder, job: tuple, profiles: dict | None,
+                streams: set | None) -> tuple[list[Tally], list[History]]:
+    lo, hi, head, as_of, known_on, rulesets, derivations, keep = job
+    with ledger.datastore.transaction(commit=False) as session:
+        rows = _shard_rows(session.connection(), lo, hi, head, profiles is not None,
+                           streams)
+        return tally_histories(_histories(decoder, rows, as_of, known_on), rulesets,
+                               derivations, keep, profiles)
+
+
+@cycle_collection_paused()
+def compare(ledger: Ledger, rulesets: Sequence[Ruleset], as_of: date, known_on: date,
+            workers: int | None = None) -> dict:
+    """RULES.md §11: the comparison document (CONTRACT.md ``pbr compare --json``)."""
+    governing = [as_if_governing(ruleset) for ruleset in rulesets]
+    projection = reusable_projection(ledger, rulesets[0], as_of, known_on)
+    derivations, on_first = plan(governing, projection is not None)
+    from_tables = [d for d in derivations
+                   if projection is not None and d.source == 0 and d.clients is None]
+    to_derive = [d for d in derivations if d not in from_tables]
+    profiles = None
+    if projection is not None and to_derive and not any(
+            d.only is None or d.only & READ_TOPS for d in to_derive):
+        profiles = projection_profiles(projection)
+    read: dict[Derivation | None, Tally] = {}
+
+    def read_tables() -> None:
+        if projection is not None:
+            read[None] = projection_tally(projection, as_of)
+            for derivation in from_tables:
+                read[derivation] = projection_tally(projection, as_of, derivation.only)
+
+    derived_tallies = iter(derive_tallies(ledger, governing, to_derive, as_of, known_on,
+                                          workers, profiles, read_tables))
+    derived = [read[d] if d in from_tables else next(derived_tallies) for d in derivations]
+    first = read[None] if projection is not None else next(
+        tally for tally, d in zip(derived, derivations, strict=True)
+        if d.target == 0 and d.only is None)
+    tallies = []
+    for index in range(len(rulesets)):
+        tally = first if index == 0 or index in on_first else Tally()
+        for part, derivation in zip(derived, derivations, strict=True):
+            if derivation.target == index and index:
+                tally = tally.combine(part, derivation.sign)
+        tallies.append((rulesets[index], tally))
+    document = report(tallies, as_of, known_on)
+    document["first_from_projection"] = projection is not None
+    return document

@@ -19,6 +19,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from ledger.chain import head_at
 from ledger.dispute_events import upheld_adjustments
 from ledger.events import RecordEvent
 from ledger.memory import cycle_collection_paused
@@ -61,16 +62,20 @@ class PaymentRun(Aggregate):
         site_totals: dict[str, Decimal]
         total: Decimal
         digest: str
+        # RULES.md §9: the chain's head at ``position``, [position, hex]; runs recorded
+        # before the chain have none
+        chain: list[Any] | None = None
 
     def __init__(self, run_id: str, sequence: int, as_of: date, known_on: date,
                  rulesets: list[str], position: int, lines: list[list[Any]],
                  overpayments: list[dict[str, Any]], provider_totals: dict[str, Decimal],
-                 site_totals: dict[str, Decimal], total: Decimal, digest: str) -> None:
+                 site_totals: dict[str, Decimal], total: Decimal, digest: str,
+                 chain: list[Any] | None = None) -> None:
         self.run_id, self.sequence, self.as_of, self.known_on = run_id, sequence, as_of, known_on
         self.rulesets, self.position = rulesets, position
         self.lines, self.overpayments = lines, overpayments
         self.provider_totals, self.site_totals = provider_totals, site_totals
-        self.total, self.digest = total, digest
+        self.total, self.digest, self.chain = total, digest, chain
 
     @classmethod
     def create_id(cls, run_id: str, **_: Any) -> UUID:
@@ -104,6 +109,31 @@ def line_from_json(stored: dict[str, Any] | list[Any]) -> Line:
 def recorded_runs(ledger: Ledger) -> list[PaymentRun.Taken]:
     """Every recorded run, in the order taken."""
     return [event for _, event in ledger.notifications(topics=[RUN_TOPIC])]
+
+
+def recorded_run_positions(ledger: Ledger, upto: int) -> list[tuple[int, PaymentRun.Taken]]:
+    """Every recorded run stored at or before ``upto``, with its store position."""
+    return [(at, event) for at, event in ledger.notifications(topics=[RUN_TOPIC]) if at <= upto]
+
+
+def run_head(run: PaymentRun.Taken | PaymentRun) -> tuple[int, str] | None:
+    """RULES.md §9: the chain head a run rests on, ``(position, hex)``; ``None`` for a run
+    recorded before the chain existed."""
+    chain = getattr(run, "chain", None)
+    return None if chain is None else (int(chain[0]), str(chain[1]))
+
+
+def stored_lines_digest(run: PaymentRun.Taken) -> str:
+    """The digest of a run's lines as they are stored now (RULES.md §9: ``pbr verify``)."""
+    return lines_digest([line_from_json(row) for row in run.lines])
+
+
+def _head_at(ledger: Ledger, position: int) -> list[Any]:
+    found = head_at(ledger.datastore.engine, position)
+    if found is None:  # a position is always an event's, and every event has its entry
+        raise RunRefused("chain_entry_missing", f"the chain has no entry at position "
+                                                f"{position}, the run's position: run pbr verify")
+    return [found[0], found[1].hex()]
 
 
 def _inputs(ledger: Ledger, position: int, known_on: date,
@@ -248,7 +278,7 @@ def preview_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
         run_id=f"R{sequence:04d}", sequence=sequence, as_of=as_of, known_on=known_on,
         rulesets=sorted(r.id for r in rulesets), position=position, lines=stored,
         overpayments=overpayments, provider_totals=provider_totals, site_totals=site_totals,
-        total=total, digest=digest)
+        total=total, digest=digest, chain=_head_at(ledger, position))
 
 
 def find_run(ledger: Ledger, run_id: str) -> PaymentRun.Taken | None:

@@ -28,11 +28,11 @@ def fail(message: str) -> NoReturn:
     raise UsageProblem(message)
 
 
-def open_ledger(db: str | None, create: bool = True) -> Ledger:
+def open_ledger(db: str | None, create: bool = True, keyless: bool = False) -> Ledger:
     """The ledger at ``--db``. Reading commands pass ``create=False``: a ledger that does not
     exist is then an error (exit 2), not a new empty one."""
     try:
-        ledger = Ledger(db, create=create)
+        ledger = Ledger(db, create=create, keyless=keyless)
     except (LedgerMissing, KeyProblem) as refused:
         fail(str(refused))
     except Exception as error:  # the database cannot be opened: say which and why, in one line

@@ -35,7 +35,7 @@ def verify_command(
         fail(f"--at: {at} is not a position (0 or more)")
     if head is not None and not _HEX_HASH.fullmatch(head):
         fail("--head: a head's hash is 64 hexadecimal digits")
-    ledger = open_ledger(db, create=False)
+    ledger = open_ledger(db, create=False, keyless=True)
     try:
         found = verify(ledger, at, head)
     finally:
@@ -52,8 +52,9 @@ def verification_text(found: Verification, at: int | None) -> str:
     if found.problem is None:
         scope = f" up to position {at}" if at is not None else ""
         checked = " and matches the head given" if at is not None else ""
-        return (f"ledger verified{scope}: {found.events:,} events, their chain and every "
-                f"run's line digest{checked}; head "
+        what = ("their chain and every run's line digest" if found.runs_checked else
+                f"their chain (run digests not checked: {KEY_VARIABLE} is not set)")
+        return (f"ledger verified{scope}: {found.events:,} events, {what}{checked}; head "
                 f"{position} {digest.hex()}")
     problem = found.problem
     return (f"ledger NOT verified: position {problem.position}: {problem.reason}: "

@@ -3,8 +3,9 @@
 The chain is recomputed from the stored events, their bytes exactly as stored (so without the
 key on an encrypted ledger), in one pass over a plain database cursor, and compared with the
 stored entries; then every recorded run's lines are checked against the digest it recorded, and
-the head it recorded against the chain. The first position where they disagree is named with a
-reason (integrity decision 3):
+the head it recorded against the chain (the runs need the key to be read: opened without it, an
+encrypted ledger has its chain checked only, integrity decision 4). The first position where
+they disagree is named with a reason (integrity decision 3):
 
 - ``event_changed``: the event's bytes are not those its entry was computed over;
 - ``chain_entry_changed``: the entry itself was changed (the next entry rests on another value);
@@ -12,7 +13,8 @@ reason (integrity decision 3):
 - ``event_inserted``: an event with no entry that the chain does not rest on (added);
 - ``chain_entry_missing``: an event with no entry, which the next entry rests on (entry deleted);
 - ``event_moved``: the event chained at this position is stored at another one;
-- ``run_lines_changed``: a run whose lines no longer give the digest it recorded;
+- ``run_lines_changed``: a run whose lines no longer give the digest, or the totals, it
+  recorded;
 - ``run_head_differs``: a run whose recorded head is not the chain's entry at its position;
 - with ``--at P --head H``: ``no_such_position`` (no event at P) and ``head_differs``.
 """
@@ -53,6 +55,7 @@ class Verification:
     events: int
     head: tuple[int, bytes]
     problem: Problem | None
+    runs_checked: bool = True  # False: an encrypted ledger verified without its key
 
     @property
     def ok(self) -> bool:
@@ -64,7 +67,8 @@ class Verification:
                 "head": {"position": self.head[0], "hash": self.head[1].hex()},
                 "problem": None if problem is None else {
                     "position": problem.position, "reason": problem.reason,
-                    "detail": problem.detail}}
+                    "detail": problem.detail},
+                "runs_checked": self.runs_checked}
 
 
 # Reading -------------------------------------------------------------------------------------
@@ -191,7 +195,8 @@ def verify(ledger: Ledger, at: int | None = None, head: str | None = None) -> Ve
         store = _Store(ledger, raw)
         found = _chain_pass(store, at)
         problem = _first_chain_problem(store, found, at)
-        if problem is None:
+        runs_checked = ledger.cipher is not None or not ledger.encrypted
+        if problem is None and runs_checked:
             problem = _run_problem(ledger, store, found.last[0])
         if problem is None and at is not None:
             problem = _head_problem(store, at, head)
@@ -200,7 +205,7 @@ def verify(ledger: Ledger, at: int | None = None, head: str | None = None) -> Ve
     finally:
         raw.rollback()
         raw.close()
-    return Verification(events, last, problem)
+    return Verification(events, last, problem, runs_checked)
 
 
 def _last_good(store: _Store, position: int) -> tuple[int, bytes]:
@@ -293,12 +298,16 @@ def _mismatch(store: _Store, row: tuple, stored: bytes) -> Problem:
 def _run_problem(ledger: Ledger, store: _Store, upto: int) -> Problem | None:
     """Every recorded run up to ``upto``: its lines against its digest, its head against the
     chain."""
-    from ledger.runs import recorded_run_positions, run_head, stored_lines_digest
+    from ledger.runs import recorded_run_positions, run_head, stored_lines_digest, totals_agree
 
     for position, run in recorded_run_positions(ledger, upto):
-        if stored_lines_digest(run) != run.digest:
+        if isinstance(run, Exception):
+            return Problem(position, RUN_LINES_CHANGED, f"the run at position {position} can "
+                                                        f"no longer be read ({run})")
+        if stored_lines_digest(run) != run.digest or not totals_agree(run):
             return Problem(position, RUN_LINES_CHANGED,
-                           f"run {run.run_id}'s lines no longer give the digest it recorded")
+                           f"run {run.run_id}'s lines no longer give the digest and totals "
+                           "it recorded")
         recorded = run_head(run)
         if recorded is not None:
             entry = store.entry(recorded[0]) if recorded[0] else GENESIS

@@ -111,9 +111,19 @@ def recorded_runs(ledger: Ledger) -> list[PaymentRun.Taken]:
     return [event for _, event in ledger.notifications(topics=[RUN_TOPIC])]
 
 
-def recorded_run_positions(ledger: Ledger, upto: int) -> list[tuple[int, PaymentRun.Taken]]:
-    """Every recorded run stored at or before ``upto``, with its store position."""
-    return [(at, event) for at, event in ledger.notifications(topics=[RUN_TOPIC]) if at <= upto]
+def recorded_run_positions(ledger: Ledger, upto: int,
+                           ) -> list[tuple[int, PaymentRun.Taken | Exception]]:
+    """Every run stored at or before ``upto``, with its store position; a run that cannot be
+    decoded (its bytes changed) is the error that says why, for ``pbr verify`` to name."""
+    found: list[tuple[int, PaymentRun.Taken | Exception]] = []
+    for notification in ledger._select_ledger_notifications(1, upto + 1, [RUN_TOPIC]):
+        if notification.id > upto:
+            break
+        try:
+            found.append((notification.id, ledger.mapper.to_domain_event(notification)))
+        except Exception as error:  # noqa: BLE001 - any failure to decode is the finding
+            found.append((notification.id, error))
+    return found
 
 
 def run_head(run: PaymentRun.Taken | PaymentRun) -> tuple[int, str] | None:
@@ -126,6 +136,14 @@ def run_head(run: PaymentRun.Taken | PaymentRun) -> tuple[int, str] | None:
 def stored_lines_digest(run: PaymentRun.Taken) -> str:
     """The digest of a run's lines as they are stored now (RULES.md §9: ``pbr verify``)."""
     return lines_digest([line_from_json(row) for row in run.lines])
+
+
+def totals_agree(run: PaymentRun.Taken) -> bool:
+    """Whether a run's recorded totals (per provider, per site, in all) are its lines' sums."""
+    lines = [line_from_json(row) for row in run.lines]
+    return (totals(lines, "provider") == dict(run.provider_totals)
+            and totals(lines, "site") == dict(run.site_totals)
+            and sum((line.amount for line in lines), Decimal("0.00")) == run.total)
 
 
 def _head_at(ledger: Ledger, position: int) -> list[Any]:

@@ -26,13 +26,16 @@ settings = Table(
 KEY_CHECK = "key_check"
 
 
-def check_key(engine: Any, cipher: LedgerCipher | None, events_table: str) -> None:
-    """Raise :class:`KeyProblem` unless ``cipher`` (``None``: no key) is this ledger's."""
+def check_key(engine: Any, cipher: LedgerCipher | None, events_table: str,
+              keyless: bool = False) -> bool:
+    """Raise :class:`KeyProblem` unless ``cipher`` (``None``: no key) is this ledger's; whether
+    the ledger is encrypted. ``keyless``: an encrypted ledger opened without a key is allowed
+    (to verify its chain)."""
     settings.create(engine, checkfirst=True)
     stored = _key_check(engine)
     if stored is None:
         if cipher is None:
-            return
+            return False
         with engine.begin() as connection:
             if connection.exec_driver_sql(f"SELECT 1 FROM {events_table} LIMIT 1").first():
                 raise KeyProblem(f"{KEY_VARIABLE} is set but this ledger was created without "
@@ -41,16 +44,19 @@ def check_key(engine: Any, cipher: LedgerCipher | None, events_table: str) -> No
             try:
                 connection.execute(settings.insert().values(name=KEY_CHECK,
                                                             value=cipher.key_check()))
-                return
+                return True
             except IntegrityError:  # another process wrote it first: check against it
                 pass
         stored = _key_check(engine)
         assert stored is not None
     if cipher is None:
+        if keyless:
+            return True
         raise KeyProblem(f"this ledger is encrypted: set {KEY_VARIABLE} to its key")
     if not cipher.opens(stored):
         raise KeyProblem(f"{KEY_VARIABLE} does not open this ledger (it was encrypted with "
                          "another key)")
+    return True
 
 
 def _key_check(engine: Any) -> str | None:

@@ -244,9 +244,12 @@ class Ledger(Application):
 
     name = "ledger"
 
-    def __init__(self, url: str | None = None, create: bool = True) -> None:
+    def __init__(self, url: str | None = None, create: bool = True,
+                 keyless: bool = False) -> None:
         """Open the ledger at ``url``; with ``create=False`` (reading commands) a ledger that
-        does not exist is :class:`LedgerMissing`, never created empty."""
+        does not exist is :class:`LedgerMissing`, never created empty. ``keyless`` opens an
+        encrypted ledger without its key, to verify its chain only (RULES.md §9: integrity is
+        checkable without the key); its events cannot then be read."""
         self.url = database_url(url)
         if not create:
             require_existing(self.url)
@@ -266,12 +269,12 @@ class Ledger(Application):
         self.index_keys = IndexKeys(key) if key else None
         self.notices: list[str] = []  # said once to whoever opened the ledger (the CLI prints)
         try:
-            self._open_protected(create)
+            self._open_protected(create, keyless and key is None)
         except BaseException:
             self.close()
             raise
 
-    def _open_protected(self, create: bool) -> None:
+    def _open_protected(self, create: bool, keyless: bool) -> None:
         """The tables beside the events, the chain (built if the ledger predates it) and the
         key check."""
         engine = self.datastore.engine
@@ -280,7 +283,7 @@ class Ledger(Application):
             _create_ledger_topics_index(engine, self._events_table)
         chain.build_if_missing(engine, self._events_table.name, self.write_lock,
                                self.notices.append)
-        check_key(engine, self.cipher, self._events_table.name)
+        self.encrypted = check_key(engine, self.cipher, self._events_table.name, keyless)
 
     def write_lock(self, connection: Connection) -> None:
         """Make ``connection``'s transaction the one writer of events, as the recorder does."""

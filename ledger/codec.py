@@ -35,6 +35,7 @@ class EventDecoder:
         if not isinstance(transcoder, JSONTranscoder) or mapper.compressor:
             raise TypeError("bulk decoding reads only JSON-transcoded, uncompressed events")
         self._mapper = mapper
+        self.cipher = mapper.cipher
         self._decrypt = mapper.cipher.decrypt if mapper.cipher else None
         self._decoders: dict[str, Callable[[Any], Any]] = {
             name: transcoding.decode for name, transcoding in transcoder.names.items()}

@@ -170,15 +170,16 @@ def _chain_pass(store: _Store, upto: int | None) -> _Pass:
     """One tight loop over every event: recompute its entry from the last one and compare."""
     result = _Pass()
     previous = GENESIS
-    sha256, pack = hashlib.sha256, _HEAD.pack
+    sha256, pack, join = hashlib.sha256, _HEAD.pack, b"".join
     parts: dict[str, bytes] = {}
     for page in store.scan(upto):
         for position, stream, version, topic, state, stored in page:
-            part = parts.get(topic)
-            if part is None:
+            try:
+                part = parts[topic]
+            except KeyError:
                 part = parts[topic] = topic_part(topic)
-            if sha256(previous + pack(position, stream, version) + part
-                      + state).digest() != stored:
+            if sha256(join((previous, pack(position, stream, version), part, state))
+                      ).digest() != stored:
                 result.bad = position
                 return result
             previous = stored
@@ -298,13 +299,13 @@ def _mismatch(store: _Store, row: tuple, stored: bytes) -> Problem:
 def _run_problem(ledger: Ledger, store: _Store, upto: int) -> Problem | None:
     """Every recorded run up to ``upto``: its lines against its digest, its head against the
     chain."""
-    from ledger.runs import recorded_run_positions, run_head, stored_lines_digest, totals_agree
+    from ledger.runs import recorded_run_positions, run_head, run_lines_hold
 
     for position, run in recorded_run_positions(ledger, upto):
         if isinstance(run, Exception):
             return Problem(position, RUN_LINES_CHANGED, f"the run at position {position} can "
                                                         f"no longer be read ({run})")
-        if stored_lines_digest(run) != run.digest or not totals_agree(run):
+        if not run_lines_hold(run):
             return Problem(position, RUN_LINES_CHANGED,
                            f"run {run.run_id}'s lines no longer give the digest and totals "
                            "it recorded")

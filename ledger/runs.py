@@ -133,15 +133,12 @@ def run_head(run: PaymentRun.Taken | PaymentRun) -> tuple[int, str] | None:
     return None if chain is None else (int(chain[0]), str(chain[1]))
 
 
-def stored_lines_digest(run: PaymentRun.Taken) -> str:
-    """The digest of a run's lines as they are stored now (RULES.md §9: ``pbr verify``)."""
-    return lines_digest([line_from_json(row) for row in run.lines])
-
-
-def totals_agree(run: PaymentRun.Taken) -> bool:
-    """Whether a run's recorded totals (per provider, per site, in all) are its lines' sums."""
+def run_lines_hold(run: PaymentRun.Taken) -> bool:
+    """RULES.md §9 (``pbr verify``): whether a run's lines as stored now give the digest it
+    recorded, and its recorded totals (per provider, per site, in all) are their sums."""
     lines = [line_from_json(row) for row in run.lines]
-    return (totals(lines, "provider") == dict(run.provider_totals)
+    return (lines_digest(lines) == run.digest
+            and totals(lines, "provider") == dict(run.provider_totals)
             and totals(lines, "site") == dict(run.site_totals)
             and sum((line.amount for line in lines), Decimal("0.00")) == run.total)
 

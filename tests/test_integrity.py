@@ -177,7 +177,7 @@ def _masked(output: str) -> str:
 
 COMMANDS = [
     ("outcomes", "--as-of", "2014-03-31", "--json"),
-    ("explain", "C000007", "--as-of", "2014-03-31"),
+    ("explain", "STARTED", "--as-of", "2014-03-31"),
     ("clock", "C000011", "--as-of", "2014-03-31"),
     ("payments", "run", "--as-of", "2014-06-30", "--json"),
     ("payments", "show", "R0001", "--json"),
@@ -188,6 +188,11 @@ COMMANDS = [
     ("payments", "run", "--as-of", "2014-06-30", "--known-on", "2014-06-30", "--json"),
     ("import", "PILOT", "--json"),
 ]
+
+
+def _a_client_in_treatment(pilot) -> str:
+    return next(record["client"] for record in map(json.loads, pilot.open())
+                if record["type"] == "treatment_started")
 
 
 def test_every_commands_output_is_the_same_with_and_without_encryption(db_url, pilot,
@@ -201,7 +206,8 @@ def test_every_commands_output_is_the_same_with_and_without_encryption(db_url, p
             _ledger_with_a_run(url, pilot)
             outputs[encrypted] = []
             for command in COMMANDS:
-                args = [str(pilot) if a == "PILOT" else a for a in command]
+                args = [{"PILOT": str(pilot), "STARTED": _a_client_in_treatment(pilot)}.get(a, a)
+                        for a in command]
                 result = pbr(*args, "--db", url)
                 stdout = _masked(result.stdout) if "--json" in command else \
                     result.stdout.split(" in ")[0]  # a rebuild says how long it took

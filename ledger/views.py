@@ -17,6 +17,7 @@ a newly published ruleset means a rebuild.
 from __future__ import annotations
 
 import gc
+import json
 import marshal
 import multiprocessing
 import os
@@ -419,7 +420,11 @@ CLOCK_SEALED = tuple(CLOCK_COLUMNS.index(name) for name in ("reason", "starts", 
 
 
 def seal_rows(rows: Rows, cipher: LedgerCipher | None) -> Rows:
-    """``rows`` with their sensitive cells encrypted (as they are, without a key)."""
+    """``rows`` with their sensitive cells encrypted (as they are, without a key).
+
+    A row's sensitive cells are encrypted together, once (a JSON list of them, in the first
+    such column; the others left null): one encryption per row, not one per cell.
+    """
     if cipher is None:
         return rows
     seal = cipher.seal_text
@@ -429,10 +434,14 @@ def seal_rows(rows: Rows, cipher: LedgerCipher | None) -> Rows:
                 rows.unruled)
 
 
-def _sealed(row: tuple, indexes: tuple[int, ...], seal: Callable[[Any], Any]) -> tuple:
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _sealed(row: tuple, indexes: tuple[int, ...], seal: Callable[[str], str | None]) -> tuple:
     cells = list(row)
-    for index in indexes:
-        cells[index] = seal(cells[index])
+    cells[indexes[0]] = seal(_dumps([cells[index] for index in indexes]))
+    for index in indexes[1:]:
+        cells[index] = None
     return tuple(cells)
 
 
@@ -441,7 +450,11 @@ def open_row(row: Sequence[Any], indexes: tuple[int, ...], cipher: LedgerCipher 
     """A row read back, its sealed cells decrypted."""
     if cipher is None:
         return row
-    return _sealed(tuple(row), indexes, cipher.open_text)
+    cells = list(row)
+    for index, value in zip(indexes, json.loads(cipher.open_text(cells[indexes[0]]) or "null"),
+                            strict=True):
+        cells[index] = value
+    return cells
 
 
 def _insert_rows(connection: Connection, rows: Rows) -> None:

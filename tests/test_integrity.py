@@ -187,6 +187,12 @@ COMMANDS = [
     ("outcomes", "--as-of", "2014-06-30", "--json"),
     ("payments", "run", "--as-of", "2014-06-30", "--known-on", "2014-06-30", "--json"),
     ("import", "PILOT", "--json"),
+    ("rules", "list", "--json"),
+    ("rules", "show", "example-2012", "--json"),
+    ("payments", "list", "--json"),
+    ("projections", "status", "--json"),
+    ("disputes", "list", "--json"),
+    ("reconcile", "--json"),
 ]
 
 

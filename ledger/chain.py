@@ -94,14 +94,17 @@ def entries(previous: bytes, positions: Sequence[int], stored_events: Sequence[S
     """The entries of events at ``positions``, chained on from ``previous``."""
     rows = []
     topics: dict[str, bytes] = {}
-    pack = _HEAD.pack
+    streams: dict[UUID, bytes] = {}
+    pack, join, sha256 = _HEAD.pack, b"".join, _sha256
     for position, event in zip(positions, stored_events, strict=True):
         topic = topics.get(event.topic)
         if topic is None:
             topic = topics[event.topic] = topic_part(event.topic)
-        previous = _sha256(previous + pack(position, event.originator_id.bytes,
-                                           event.originator_version) + topic
-                           + event.state).digest()
+        stream = streams.get(event.originator_id)
+        if stream is None:
+            stream = streams[event.originator_id] = event.originator_id.bytes
+        previous = sha256(join((previous, pack(position, stream, event.originator_version),
+                                topic, event.state))).digest()
         rows.append((position, previous))
     return rows
 
@@ -122,6 +125,11 @@ def extend(connection: Connection, stored_events: Sequence[StoredEvent],
 def newest_positions(connection: Connection, events_table: str, count: int) -> list[int]:
     """The ``count`` highest event positions, ascending: the rows this transaction just inserted
     (no other writer can insert between the insert and the commit, see the module's words)."""
+    if connection.dialect.name == "sqlite":
+        # SQLite gives each new row the largest id plus one: one transaction's rows, inserted
+        # together by the one writer, are the ``count`` ids up to the largest.
+        newest = int(connection.exec_driver_sql(f"SELECT max(id) FROM {events_table}").scalar())
+        return list(range(newest - count + 1, newest + 1))
     rows = connection.exec_driver_sql(
         f"SELECT id FROM {events_table} ORDER BY id DESC LIMIT {int(count)}").fetchall()
     return sorted(int(row[0]) for row in rows)

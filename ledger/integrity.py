@@ -202,15 +202,12 @@ def verify(ledger: Ledger, at: int | None = None, head: str | None = None) -> Ve
         if problem is None and at is not None:
             problem = _head_problem(store, at, head)
         events = found.events if problem is None else store.events_counted(at)
-        last = found.last if problem is None else _last_good(store, problem.position)
+        # On a problem, the head is the last entry before it (the pass verified it).
+        last = found.last if problem is None else store.entry_before(problem.position)
     finally:
         raw.rollback()
         raw.close()
     return Verification(events, last, problem, runs_checked)
-
-
-def _last_good(store: _Store, position: int) -> tuple[int, bytes]:
-    return store.entry_before(position)
 
 
 def _first_chain_problem(store: _Store, found: _Pass, upto: int | None) -> Problem | None:

@@ -63,6 +63,12 @@ def test_a_statements_head_checks_with_at_and_head(db_url, pilot, tmp_path):
     inputs = dict(csv.reader((tmp_path / "st" / "inputs.csv").open()))
     assert (inputs["chain_position"], inputs["chain_hash"]) == (str(head["position"]),
                                                                 head["hash"])
+    pbr("payments", "show", run["run"], "--format", "xlsx", "--output", tmp_path / "st.xlsx",
+        "--db", db_url)
+    from openpyxl import load_workbook
+    sheet = load_workbook(tmp_path / "st.xlsx")["Inputs"]
+    cells = {row[0]: row[1] for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert (cells["chain_position"], cells["chain_hash"]) == (head["position"], head["hash"])
     held = pbr("verify", "--at", head["position"], "--head", head["hash"], "--db", db_url)
     assert held.exit_code == 0, held.stdout
     other = "0" * 64

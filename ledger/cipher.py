@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import os
+from collections.abc import Iterable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -127,6 +127,31 @@ class IndexKeys:
         return hmac.digest(self._key, text.encode("utf-8"), "sha256").hex()
 
 
-def plain_digest(text: str) -> str:
-    """For tests and tools: the SHA-256 of a text, hex (what an unkeyed index would hold)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+class IndexForm:
+    """How the source-id index stores a record's ``(source_id, client, digest)``: in clear, or
+    on an encrypted ledger the keyed digest of the source id, no client and one keyed digest of
+    the client and content together (integrity decision 8)."""
+
+    def __init__(self, key: str | None) -> None:
+        self._mac = IndexKeys(key) if key else None
+        self._last_ids: dict[str, str] = {}  # the ids last looked up: the batch appended next
+
+    def ids(self, ids: Iterable[str]) -> dict[str, str]:
+        """Each source id as the index stores it."""
+        if self._mac is None:
+            return {source_id: source_id for source_id in ids}
+        mac = self._mac
+        self._last_ids = {source_id: mac(source_id) for source_id in ids}
+        return self._last_ids
+
+    def values(self, client: str, content: str) -> tuple[str, str]:
+        if self._mac is None:
+            return client, content
+        return "", self._mac(f"{client}\0{content}")
+
+    def rows(self, rows: Sequence[tuple[str, str, str]]) -> Sequence[tuple[str, str, str]]:
+        if self._mac is None:
+            return rows
+        known, mac = self._last_ids, self._mac
+        return [(known.get(source_id) or mac(source_id), *self.values(client, content))
+                for source_id, client, content in rows]

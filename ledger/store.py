@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ledger import chain
-from ledger.cipher import CIPHER_TOPIC, IndexKeys, LedgerCipher, configured_key
+from ledger.cipher import CIPHER_TOPIC, IndexForm, LedgerCipher, configured_key
 from ledger.events import ClientHistory, RecordEvent, client_stream_id
 from ledger.rulesets import Ruleset, parse_ruleset, ruleset_digest
 from ledger.settings import check_key, create_private_sqlite_file
@@ -266,7 +266,7 @@ class Ledger(Application):
         self.datastore = self.recorder.datastore  # type: ignore[attr-defined]
         self._events_table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
         self.cipher: LedgerCipher | None = self.mapper.cipher  # type: ignore[assignment]
-        self.index_keys = IndexKeys(key) if key else None
+        self.index_form = IndexForm(key)
         self.notices: list[str] = []  # said once to whoever opened the ledger (the CLI prints)
         try:
             self._open_protected(create, keyless and key is None)
@@ -343,7 +343,7 @@ class Ledger(Application):
     def known_source_ids(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """For each id already in the ledger: its stored (client, digest), which
         :meth:`index_values` of the same client and content equals."""
-        keyed = self._index_ids(set(ids))
+        keyed = self.index_form.ids(set(ids))
         by_key = {stored: source_id for source_id, stored in keyed.items()}
         wanted = list(by_key)
         found: dict[str, tuple[str, str]] = {}
@@ -358,29 +358,9 @@ class Ledger(Application):
                               for stored, client, digest in rows})
         return found
 
-    def _index_ids(self, ids: Iterable[str]) -> dict[str, str]:
-        """Each source id as the index stores it: itself, or on an encrypted ledger its keyed
-        digest (remembered for the batch that is appended next)."""
-        if self.index_keys is None:
-            return {source_id: source_id for source_id in ids}
-        mac = self.index_keys
-        self._index_id_cache = {source_id: mac(source_id) for source_id in ids}
-        return self._index_id_cache
-
     def index_values(self, client: str, content: str) -> tuple[str, str]:
-        """A record's (client, digest) as the index stores them: in clear, or on an encrypted
-        ledger no client and one keyed digest of both (integrity decision 8)."""
-        if self.index_keys is None:
-            return client, content
-        return "", self.index_keys(f"{client}\0{content}")
-
-    def _index_rows(self, rows: Sequence[tuple[str, str, str]]) -> Sequence[tuple[str, str, str]]:
-        if self.index_keys is None:
-            return rows
-        cache = getattr(self, "_index_id_cache", {})
-        mac = self.index_keys
-        return [(cache.get(source_id) or mac(source_id), *self.index_values(client, content))
-                for source_id, client, content in rows]
+        """A record's (client, digest) as the index stores them (:class:`IndexForm`)."""
+        return self.index_form.values(client, content)
 
     def append_batch(self, events: Sequence[StoredEvent],
                      index_rows: Sequence[tuple[str, str, str]],
@@ -395,7 +375,7 @@ class Ledger(Application):
             assert isinstance(session, Session)
             if index_rows:
                 insert_rows(session.connection(), source_ids, ("source_id", "client", "digest"),
-                            self._index_rows(index_rows))
+                            self.index_form.rows(index_rows))
             self.recorder.append_events(session, events)  # type: ignore[attr-defined]
             if written is not None:
                 written()

@@ -84,7 +84,9 @@ def test_a_statements_head_checks_with_at_and_head(db_url, pilot, tmp_path):
 def test_a_replay_over_a_changed_store_fails_naming_the_position(db_url, pilot):
     run = _ledger_with_a_run(db_url, pilot)
     assert pbr("payments", "replay", run["run"], "--db", db_url).exit_code == 0
-    engine = create_engine(Ledger(db_url).url)
+    opened = Ledger(db_url)
+    engine = create_engine(opened.url)
+    opened.close()
     with engine.begin() as connection:
         _flip_byte(connection, 17)
     engine.dispose()
@@ -98,7 +100,9 @@ def test_a_replay_over_a_changed_store_fails_naming_the_position(db_url, pilot):
 def test_a_ledger_from_before_the_chain_gets_one_built_once_and_says_so_once(db_url, pilot):
     run = _ledger_with_a_run(db_url, pilot)
     before = pbr("verify", "--db", db_url, "--json").json()["head"]
-    engine = create_engine(Ledger(db_url).url)
+    opened = Ledger(db_url)
+    engine = create_engine(opened.url)
+    opened.close()
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE pbr_chain"))
     engine.dispose()
@@ -269,3 +273,25 @@ def test_the_ledger_file_and_the_rejects_file_are_their_owners_alone(tmp_path):
     assert pbr("import", bad, "--rejects", rejects, "--db", f"sqlite:///{db}").exit_code == 1
     for path in (db, rejects):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+
+
+def test_with_a_key_the_index_finds_duplicates_and_conflicts_by_keyed_digests_alone(db_url,
+                                                                                     pilot):
+    with cipher_key(generate_key()):
+        assert pbr("import", pilot, "--db", db_url).exit_code == 0
+        again = pbr("import", pilot, "--db", db_url, "--json").json()
+        assert (again["accepted"], again["rejected"]) == (0, 0)
+        assert again["duplicates"] == sum(1 for _ in pilot.open())
+        first = json.loads(pilot.open().readline())
+        changed = pilot.parent / "changed.jsonl"
+        changed.write_text(json.dumps({**first, "site": first["site"] + "X"}) + "\n")
+        conflict = pbr("import", changed, "--db", db_url, "--json").json()
+        assert [r["code"] for r in conflict["rejects"]] == ["conflict"]
+    opened = Ledger(db_url, create=False, keyless=True)
+    engine = create_engine(opened.url)
+    opened.close()
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT source_id, client FROM pbr_source_ids")).all()
+    engine.dispose()
+    assert first["source_id"] not in {row[0] for row in stored}
+    assert {row[1] for row in stored} == {""}

@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from ledger.cipher import KeyProblem
 from ledger.records import iso_date
 from ledger.store import Ledger, LedgerMissing
 
@@ -27,16 +28,19 @@ def fail(message: str) -> NoReturn:
     raise UsageProblem(message)
 
 
-def open_ledger(db: str | None, create: bool = True) -> Ledger:
+def open_ledger(db: str | None, create: bool = True, keyless: bool = False) -> Ledger:
     """The ledger at ``--db``. Reading commands pass ``create=False``: a ledger that does not
     exist is then an error (exit 2), not a new empty one."""
     try:
-        return Ledger(db, create=create)
-    except LedgerMissing as missing:
-        fail(str(missing))
+        ledger = Ledger(db, create=create, keyless=keyless)
+    except (LedgerMissing, KeyProblem) as refused:
+        fail(str(refused))
     except Exception as error:  # the database cannot be opened: say which and why, in one line
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         fail(f"cannot open the ledger database: {reason}")
+    for notice in ledger.notices:
+        sys.stderr.write(f"pbr: {notice}\n")
+    return ledger
 
 
 def parse_date(text: str | None, option: str) -> date | None:

@@ -11,6 +11,7 @@ from cli import (
     commissioning_commands,
     demo_commands,
     dispute_commands,
+    integrity_commands,
     outcome_commands,
     payment_commands,
     projection_commands,
@@ -43,6 +44,7 @@ app.add_typer(projection_commands.app, name="projections")
 simulate_commands.register(app)
 demo_commands.register(app)
 commissioning_commands.register(app)
+integrity_commands.register(app)
 
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, parse_date, print_json, table
+from ledger.integrity import Problem, verify
 from ledger.refusals import Refused
 from ledger.runs import (
     PaymentRun,
@@ -18,6 +19,7 @@ from ledger.runs import (
     recorded_runs,
     replay_differences,
     replay_run,
+    run_head,
     take_run,
 )
 from ledger.store import Ledger
@@ -39,9 +41,14 @@ def run_json(run: PaymentRun.Taken | PaymentRun) -> dict[str, Any]:
                       for line in map(line_json, run.lines)],
             "totals": {k: str(v) for k, v in run.provider_totals.items()},
             "site_totals": {k: str(v) for k, v in run.site_totals.items()},
-            "total": str(run.total), "digest": run.digest,
+            "total": str(run.total), "digest": run.digest, "chain": _chain_json(run),
             "overpayments": [{**o, "paid": str(o["paid"]), "payable": str(o["payable"])}
                              for o in run.overpayments]}
+
+
+def _chain_json(run: PaymentRun.Taken | PaymentRun) -> dict[str, Any] | None:
+    head = run_head(run)
+    return None if head is None else {"position": head[0], "hash": head[1]}
 
 
 def _get_run(ledger: Ledger, run_id: str) -> PaymentRun.Taken:
@@ -85,6 +92,10 @@ def run_command(
 def _print_run(run: PaymentRun.Taken | PaymentRun) -> None:
     typer.echo(f"run {run.run_id}: as of {run.as_of}, known on {run.known_on}, rulesets "
                f"{', '.join(run.rulesets) or '-'}, position {run.position}")
+    head = run_head(run)
+    typer.echo(f"chain head {head[0]} {head[1]} (check it: pbr verify --at {head[0]} --head "
+               f"{head[1]})" if head is not None else "chain head: none (recorded before the "
+               "ledger kept a chain)")
     rows = [[line["client"] or line.get("cohort") or "", line["journey"] or "",
              line["outcome"] or "", "" if line["instalment"] is None else str(line["instalment"]),
              line["kind"], str(line["amount"]), line["provider"] or "", line["site"] or ""]
@@ -157,6 +168,10 @@ def replay(run_id: RunArgument, db: DbOption = None, as_json: JsonOption = False
     """Recompute a run from its recorded inputs; exit 1 unless identical to the penny."""
     ledger = open_ledger(db, create=False)
     run = _get_run(ledger, run_id)
+    held = verify(ledger, at=run.position)
+    if not held.ok:
+        assert held.problem is not None
+        return _replay_refused(run, held.problem, as_json)
     recorded, recomputed = replay_run(ledger, run)
     identical = lines_digest(recomputed) == run.digest and recorded == recomputed
     differences = [] if identical else replay_differences(recorded, recomputed, run.digest)
@@ -172,6 +187,21 @@ def replay(run_id: RunArgument, db: DbOption = None, as_json: JsonOption = False
         for difference in differences:
             typer.echo(f"  {replay_difference_text(difference)}")
     return 0 if identical else 1
+
+
+def _replay_refused(run: PaymentRun.Taken, problem: Problem, as_json: bool) -> int:
+    """RULES.md §9: a replay proves nothing over a store that no longer holds what the run
+    rested on; the first bad position is named and nothing is replayed (exit 1)."""
+    if as_json:
+        print_json({"run": run.run_id, "identical": False, "differences": [],
+                    "verified": False, "problem": {"position": problem.position,
+                                                    "reason": problem.reason,
+                                                    "detail": problem.detail}})
+    else:
+        typer.echo(f"run {run.run_id} cannot be replayed: the store up to its position "
+                   f"{run.position} does not verify: position {problem.position}: "
+                   f"{problem.reason}: {problem.detail}")
+    return 1
 
 
 def _entitlement_text(d: dict[str, Any]) -> str:

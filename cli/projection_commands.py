@@ -91,16 +91,20 @@ def follow(
              "`pbr projections rebuild` or let reports catch up when they read")
     projection = Projection(ledger)
     deadline = None if seconds is None else time.monotonic() + seconds
-    stop = _stop_on_terminate()
-    # Listening before catching up: a record committed between the two still wakes the loop
-    # (one the catch-up already applied is skipped there).
-    with ledger.recorder.subscribe(gt=projection.position()) as subscription:
-        try:
-            position = projection.catch_up()
-        except ProjectionMissing as missing:
-            fail(str(missing))
-        typer.echo(f"following from position {position}", err=True)
-        _follow(projection, subscription, deadline, stop)
+    stop, previous = _stop_on_terminate()
+    try:
+        # Listening before catching up: a record committed between the two still wakes the
+        # loop (one the catch-up already applied is skipped there).
+        with ledger.recorder.subscribe(gt=projection.position()) as subscription:
+            try:
+                position = projection.catch_up()
+            except ProjectionMissing as missing:
+                fail(str(missing))
+            typer.echo(f"following from position {position}", err=True)
+            _follow(projection, subscription, deadline, stop)
+    finally:  # the handlers were this command's: a process that goes on gets its own back
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     stopped = projection.position()
     typer.echo(f"stopped at position {stopped}", err=True)
     ledger.close()
@@ -126,15 +130,17 @@ def _follow(projection: Projection, subscription: Any, deadline: float | None,
             typer.echo(f"applied through position {position}", err=True)
 
 
-def _stop_on_terminate() -> dict[str, bool]:
+def _stop_on_terminate() -> tuple[dict[str, bool], dict[int, Any]]:
+    """A flag SIGTERM and SIGINT set, and the handlers they had before."""
     stop = {"now": False}
 
     def handler(*_: Any) -> None:
         stop["now"] = True
 
+    previous = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-    return stop
+    return stop, previous
 
 
 def _status_json(current: Any) -> dict[str, Any]:

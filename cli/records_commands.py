@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -58,7 +60,11 @@ def import_records(
 
 def _write_rejects(path: Path, rejects: list) -> None:
     try:
-        with path.open("w", encoding="utf-8") as out:
+        # RULES.md §9: rejected lines hold client data; the file is its owner's alone.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        if stat.S_ISREG(os.fstat(descriptor).st_mode):  # an existing file is made private too
+            os.fchmod(descriptor, 0o600)
+        with open(descriptor, "w", encoding="utf-8") as out:
             for reject in rejects:
                 out.write(json.dumps({**reject.as_json(), "record": reject.text}) + "\n")
     except OSError as error:

@@ -26,7 +26,10 @@ def inputs_rows(run: dict[str, Any]) -> list[list[Any]]:
     """The run's recorded inputs, dates as ``date``."""
     return [["run", run["run"]], ["as_of", run["as_of"]], ["known_on", run["known_on"]],
             ["rulesets", ", ".join(run["rulesets"])], ["position", run["position"]],
-            ["digest", run["digest"]]]
+            ["digest", run["digest"]],
+            # RULES.md §9: the head the run rests on, for pbr verify --at --head
+            ["chain_position", (run.get("chain") or {}).get("position")],
+            ["chain_hash", (run.get("chain") or {}).get("hash")]]
 
 
 def lines_rows(run: dict[str, Any]) -> list[list[Any]]:

@@ -6,7 +6,8 @@ projections reads every event of the ledger, so this module does the same work i
 ``json.loads``, then only the values written as ``{"_type_": …, "_data_": …}`` are turned back
 through the transcodings the application registered. The result is exactly the object the
 library's mapper builds (same class, same ``__dict__``); event classes that declare a
-``class_version`` (upcasting) are left to the library's mapper.
+``class_version`` (upcasting) are left to the library's mapper. An encrypted state (a key is set,
+:mod:`ledger.cipher`) is decrypted first by the mapper's own cipher.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ class EventDecoder:
 
     def __init__(self, mapper: Mapper) -> None:
         transcoder = mapper.transcoder
-        if not isinstance(transcoder, JSONTranscoder) or mapper.cipher or mapper.compressor:
-            raise TypeError("bulk decoding reads only plain JSON-transcoded events")
+        if not isinstance(transcoder, JSONTranscoder) or mapper.compressor:
+            raise TypeError("bulk decoding reads only JSON-transcoded, uncompressed events")
         self._mapper = mapper
+        self.cipher = mapper.cipher
+        self._decrypt = mapper.cipher.decrypt if mapper.cipher else None
         self._decoders: dict[str, Callable[[Any], Any]] = {
             name: transcoding.decode for name, transcoding in transcoder.names.items()}
         self._classes: dict[str, type | None] = {}
@@ -51,6 +54,8 @@ class EventDecoder:
             return self._mapper.to_domain_event(StoredEvent(
                 originator_id=originator_id, originator_version=originator_version,
                 topic=topic, state=bytes(state)))
+        if self._decrypt is not None:
+            state = self._decrypt(bytes(state) if isinstance(state, memoryview) else state)
         data = json.loads(bytes(state) if isinstance(state, memoryview) else state)
         decoders = self._decoders
         for key, value in data.items():

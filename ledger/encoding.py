@@ -6,7 +6,8 @@ transcoder. Import appends hundreds of thousands of records, so it does not buil
 objects: it encodes each record's fields in that order with the application's own transcoder (the
 *body*, done once per line, in import workers for large files), and puts in front of them the
 event's timestamp, taken when the record is appended to its client's stream as the library would
-take it. The bytes are exactly those the library's mapper writes for the same event.
+take it. The bytes are exactly those the library's mapper writes for the same event; with a key
+(:mod:`ledger.cipher`) they are then encrypted by the mapper's own cipher, as the mapper does.
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ class RecordEventEncoder:
     """Encodes validated records as the stored events of their :mod:`ledger.events` classes."""
 
     def __init__(self, mapper: Mapper) -> None:
-        if not isinstance(mapper.transcoder, JSONTranscoder) or mapper.cipher or mapper.compressor:
-            raise TypeError("bulk encoding writes only plain JSON-transcoded events")
+        if not isinstance(mapper.transcoder, JSONTranscoder) or mapper.compressor:
+            raise TypeError("bulk encoding writes only JSON-transcoded, uncompressed events")
         self._transcoder = mapper.transcoder
+        self._encrypt = mapper.cipher.encrypt if mapper.cipher else None
         self._layouts = {kind: _layout(cls) for kind, cls in RECORD_EVENTS.items()}
         self._timestamps = mapper.transcoder.types[datetime]
         name = encode_basestring(self._timestamps.name)
@@ -74,4 +76,6 @@ class RecordEventEncoder:
         escaped) with the transcoding the application registered for ``datetime``.
         """
         stamp = encode_basestring(self._timestamps.encode(timestamp))
-        return self._stamp_head + stamp.encode() + b"}," + body[1:]
+        state = self._stamp_head + stamp.encode() + b"}," + body[1:]
+        # With a key, the state is encrypted exactly as the library's mapper encrypts it.
+        return state if self._encrypt is None else self._encrypt(state)

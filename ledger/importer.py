@@ -453,8 +453,10 @@ class Importer:
 
     def _is_duplicate(self, source_id: str, client: str, content: str,
                       known: dict[str, tuple[str, str]]) -> bool:
-        previous = self.seen.get(source_id) or self.seen_before.get(source_id) \
-            or known.get(source_id)
+        previous = self.seen.get(source_id) or self.seen_before.get(source_id)
+        if previous is None and source_id in known:
+            previous = known[source_id]
+            client, content = self.ledger.index_values(client, content)
         if previous is None:
             return False
         if previous == (client, content):

@@ -9,6 +9,8 @@ runs change nothing.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from ledger.chain import head_at
 from ledger.dispute_events import upheld_adjustments
 from ledger.events import RecordEvent
 from ledger.memory import cycle_collection_paused
@@ -61,16 +64,20 @@ class PaymentRun(Aggregate):
         site_totals: dict[str, Decimal]
         total: Decimal
         digest: str
+        # RULES.md §9: the chain's head at ``position``, [position, hex]; runs recorded
+        # before the chain have none
+        chain: list[Any] | None = None
 
     def __init__(self, run_id: str, sequence: int, as_of: date, known_on: date,
                  rulesets: list[str], position: int, lines: list[list[Any]],
                  overpayments: list[dict[str, Any]], provider_totals: dict[str, Decimal],
-                 site_totals: dict[str, Decimal], total: Decimal, digest: str) -> None:
+                 site_totals: dict[str, Decimal], total: Decimal, digest: str,
+                 chain: list[Any] | None = None) -> None:
         self.run_id, self.sequence, self.as_of, self.known_on = run_id, sequence, as_of, known_on
         self.rulesets, self.position = rulesets, position
         self.lines, self.overpayments = lines, overpayments
         self.provider_totals, self.site_totals = provider_totals, site_totals
-        self.total, self.digest = total, digest
+        self.total, self.digest, self.chain = total, digest, chain
 
     @classmethod
     def create_id(cls, run_id: str, **_: Any) -> UUID:
@@ -104,6 +111,83 @@ def line_from_json(stored: dict[str, Any] | list[Any]) -> Line:
 def recorded_runs(ledger: Ledger) -> list[PaymentRun.Taken]:
     """Every recorded run, in the order taken."""
     return [event for _, event in ledger.notifications(topics=[RUN_TOPIC])]
+
+
+def recorded_run_positions(ledger: Ledger, upto: int,
+                           ) -> list[tuple[int, PaymentRun.Taken | Exception]]:
+    """Every run stored at or before ``upto``, with its store position; a run that cannot be
+    decoded (its bytes changed) is the error that says why, for ``pbr verify`` to name."""
+    found: list[tuple[int, PaymentRun.Taken | Exception]] = []
+    for notification in ledger._select_ledger_notifications(1, upto + 1, [RUN_TOPIC]):
+        if notification.id > upto:
+            break
+        try:
+            found.append((notification.id, ledger.mapper.to_domain_event(notification)))
+        except Exception as error:  # noqa: BLE001 - any failure to decode is the finding
+            found.append((notification.id, error))
+    return found
+
+
+def run_head(run: PaymentRun.Taken | PaymentRun) -> tuple[int, str] | None:
+    """RULES.md §9: the chain head a run rests on, ``(position, hex)``; ``None`` for a run
+    recorded before the chain existed."""
+    chain = getattr(run, "chain", None)
+    return None if chain is None else (int(chain[0]), str(chain[1]))
+
+
+def run_lines_hold(run: PaymentRun.Taken) -> bool:
+    """RULES.md §9 (``pbr verify``): whether a run's lines as stored now give the digest it
+    recorded, and its recorded totals (per provider, per site, in all) are their sums.
+
+    Lines stored as rows (every run recorded now) are digested as stored: a row is exactly
+    ``Line.as_row()``, so its line object is ``line_json(row)``, with no ``Line`` built for each
+    of a national run's lines. Older runs stored objects: their lines are rebuilt.
+    """
+    rows = run.lines
+    if not all(type(row) is list and len(row) == len(LINE_FIELDS) for row in rows):
+        lines = [line_from_json(row) for row in rows]
+        return (lines_digest(lines) == run.digest
+                and totals(lines, "provider") == dict(run.provider_totals)
+                and totals(lines, "site") == dict(run.site_totals)
+                and sum((line.amount for line in lines), Decimal("0.00")) == run.total)
+    return _rows_digest(rows) == run.digest and _rows_total(rows) == (
+        dict(run.provider_totals), dict(run.site_totals), run.total)
+
+
+def _rows_digest(rows: list[list[Any]]) -> str:
+    """:func:`lines_digest` of stored rows (the same bytes, fed the same way)."""
+    digest = hashlib.sha256(b"[")
+    encode = json.JSONEncoder(sort_keys=True).encode
+    # A list is encoded as its items joined by ", " between brackets, exactly as
+    # lines_digest feeds them one by one; so ten thousand at a time, brackets dropped.
+    for start in range(0, len(rows), 10_000):
+        text = encode([line_json(row) for row in rows[start:start + 10_000]])[1:-1].encode()
+        digest.update(b", " + text if start else text)
+    digest.update(b"]")
+    return digest.hexdigest()
+
+
+def _rows_total(rows: list[list[Any]]) -> tuple[dict[str, Decimal], dict[str, Decimal], Decimal]:
+    """Per provider, per site and in all, as :func:`totals` sums lines ("-" for none)."""
+    provider_at, site_at, amount_at = (LINE_FIELDS.index(name)
+                                       for name in ("provider", "site", "amount"))
+    providers: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    sites: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    total = Decimal("0.00")
+    for row in rows:
+        amount = Decimal(str(row[amount_at]))
+        providers[row[provider_at] or "-"] += amount
+        sites[row[site_at] or "-"] += amount
+        total += amount
+    return dict(sorted(providers.items())), dict(sorted(sites.items())), total
+
+
+def _head_at(ledger: Ledger, position: int) -> list[Any]:
+    found = head_at(ledger.datastore.engine, position)
+    if found is None:  # a position is always an event's, and every event has its entry
+        raise RunRefused("chain_entry_missing", f"the chain has no entry at position "
+                                                f"{position}, the run's position: run pbr verify")
+    return [found[0], found[1].hex()]
 
 
 def _inputs(ledger: Ledger, position: int, known_on: date,
@@ -248,7 +332,7 @@ def preview_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
         run_id=f"R{sequence:04d}", sequence=sequence, as_of=as_of, known_on=known_on,
         rulesets=sorted(r.id for r in rulesets), position=position, lines=stored,
         overpayments=overpayments, provider_totals=provider_totals, site_totals=site_totals,
-        total=total, digest=digest)
+        total=total, digest=digest, chain=_head_at(ledger, position))
 
 
 def find_run(ledger: Ledger, run_id: str) -> PaymentRun.Taken | None:

@@ -34,8 +34,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from ledger import chain
+from ledger.cipher import CIPHER_TOPIC, IndexForm, LedgerCipher, configured_key
 from ledger.events import ClientHistory, RecordEvent, client_stream_id
 from ledger.rulesets import Ruleset, parse_ruleset, ruleset_digest
+from ledger.settings import check_key, create_private_sqlite_file
 
 DEFAULT_DB = "sqlite:///pbr.db"
 _RULESET_NAMESPACE = uuid5(NAMESPACE_URL, "pbr:ruleset")
@@ -105,16 +108,21 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
         table = self.events_record_cls.__table__
         self._lock_table(session)
         self._insert_rows(session, stored_events)
-        newest = session.execute(select(table.c.id).order_by(table.c.id.desc())
-                                 .limit(len(stored_events))).scalars()
+        newest = sorted(session.execute(select(table.c.id).order_by(table.c.id.desc())
+                                        .limit(len(stored_events))).scalars())
+        chain.extend(session.connection(), stored_events, newest, insert_rows)
         self._notify_channel(session)
-        return sorted(newest)
+        return newest
 
     def append_events(self, session: Session, stored_events: Sequence[StoredEvent]) -> None:
         """Insert events as ``insert_events`` does, without reading back their notification ids
-        (a bulk import has no use for them)."""
+        (a bulk import has no use for them); chained as every event is (:mod:`ledger.chain`)."""
         self._lock_table(session)
         self._insert_rows(session, stored_events)
+        connection = session.connection()
+        chain.extend(connection, stored_events,
+                     chain.newest_positions(connection, self.events_table_name,
+                                            len(stored_events)), insert_rows)
         self._notify_channel(session)
 
     def _insert_rows(self, session: Session, stored_events: Sequence[StoredEvent]) -> None:
@@ -250,22 +258,55 @@ class Ledger(Application):
 
     name = "ledger"
 
-    def __init__(self, url: str | None = None, create: bool = True) -> None:
+    def __init__(self, url: str | None = None, create: bool = True,
+                 keyless: bool = False) -> None:
         """Open the ledger at ``url``; with ``create=False`` (reading commands) a ledger that
-        does not exist is :class:`LedgerMissing`, never created empty."""
+        does not exist is :class:`LedgerMissing`, never created empty. ``keyless`` opens an
+        encrypted ledger without its key, to verify its chain only (RULES.md §9: integrity is
+        checkable without the key); its events cannot then be read."""
         self.url = database_url(url)
         if not create:
             require_existing(self.url)
+        else:
+            create_private_sqlite_file(self.url)
+        key = configured_key()
         super().__init__(env={
             "PERSISTENCE_MODULE": "ledger.store:LedgerFactory",
             "SQLALCHEMY_URL": self.url,
             "CREATE_TABLE": "y" if create else "n",
+            "CIPHER_TOPIC": CIPHER_TOPIC if key else "",
+            "CIPHER_KEY": key or "",
         })
         self.datastore = self.recorder.datastore  # type: ignore[attr-defined]
         self._events_table = self.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+        self.cipher: LedgerCipher | None = self.mapper.cipher  # type: ignore[assignment]
+        self.index_form = IndexForm(key)
+        self.notices: list[str] = []  # said once to whoever opened the ledger (the CLI prints)
+        try:
+            self._open_protected(create, keyless and key is None)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_protected(self, create: bool, keyless: bool) -> None:
+        """The tables beside the events, the chain (built if the ledger predates it) and the
+        key check."""
+        engine = self.datastore.engine
         if create:
-            metadata.create_all(self.datastore.engine, checkfirst=True)
-            _create_ledger_topics_index(self.datastore.engine, self._events_table)
+            metadata.create_all(engine, checkfirst=True)
+            _create_ledger_topics_index(engine, self._events_table)
+        chain.build_if_missing(engine, self._events_table.name, self.write_lock,
+                               self.notices.append)
+        self.encrypted = check_key(engine, self.cipher, self._events_table.name, keyless)
+
+    def write_lock(self, connection: Connection) -> None:
+        """Make ``connection``'s transaction the one writer of events, as the recorder does."""
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"LOCK TABLE {self._events_table.fullname} "
+                                       "IN EXCLUSIVE MODE")
+        elif connection.dialect.name == "sqlite" and \
+                not connection.connection.dbapi_connection.in_transaction:  # type: ignore
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -314,8 +355,11 @@ class Ledger(Application):
         return list(self.events.get(client_stream_id(client)))  # type: ignore[arg-type]
 
     def known_source_ids(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
-        """For each id already in the ledger: (client, digest)."""
-        wanted = list(set(ids))
+        """For each id already in the ledger: its stored (client, digest), which
+        :meth:`index_values` of the same client and content equals."""
+        keyed = self.index_form.ids(set(ids))
+        by_key = {stored: source_id for source_id, stored in keyed.items()}
+        wanted = list(by_key)
         found: dict[str, tuple[str, str]] = {}
         with self.datastore.transaction(commit=False) as session:
             connection = session.connection()
@@ -324,8 +368,13 @@ class Ledger(Application):
                 rows = connection.exec_driver_sql(
                     f"SELECT source_id, client, digest FROM {source_ids.fullname} "
                     f"WHERE source_id IN ({_placeholders(connection, len(chunk))})", tuple(chunk))
-                found.update({source_id: (client, digest) for source_id, client, digest in rows})
+                found.update({by_key[stored]: (client, digest)
+                              for stored, client, digest in rows})
         return found
+
+    def index_values(self, client: str, content: str) -> tuple[str, str]:
+        """A record's (client, digest) as the index stores them (:class:`IndexForm`)."""
+        return self.index_form.values(client, content)
 
     def append_batch(self, events: Sequence[StoredEvent],
                      index_rows: Sequence[tuple[str, str, str]],
@@ -340,7 +389,7 @@ class Ledger(Application):
             assert isinstance(session, Session)
             if index_rows:
                 insert_rows(session.connection(), source_ids, ("source_id", "client", "digest"),
-                            index_rows)
+                            self.index_form.rows(index_rows))
             self.recorder.append_events(session, events)  # type: ignore[attr-defined]
             if written is not None:
                 written()

@@ -17,6 +17,7 @@ a newly published ruleset means a rebuild.
 from __future__ import annotations
 
 import gc
+import json
 import marshal
 import multiprocessing
 import os
@@ -46,6 +47,7 @@ from sqlalchemy.engine import Connection, create_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
+from ledger.cipher import LedgerCipher
 from ledger.codec import EventDecoder, stream_uuid
 from ledger.memory import cycle_collection_paused
 from ledger.rulesets import Ruleset
@@ -153,6 +155,7 @@ class Projection:
         self.tracking.create_table()
         views_metadata.create_all(self.datastore.engine, checkfirst=True)
         self.decoder = EventDecoder(ledger.mapper)
+        self.cipher: LedgerCipher | None = ledger.cipher
 
     @classmethod
     def existing(cls, ledger: Ledger) -> Projection | None:
@@ -225,8 +228,8 @@ class Projection:
                 if progress:
                     progress(done, total)
             if keep:
-                _insert_rows(connection, cohort_rows(
-                    cohort_outcomes(histories_for_cohorts, rulesets, as_of)))
+                _insert_rows(connection, seal_rows(cohort_rows(
+                    cohort_outcomes(histories_for_cohorts, rulesets, as_of)), self.cipher))
             for index in CLIENT_INDEXES:
                 index.create(connection)
             session.execute(delete(projection_state))
@@ -332,7 +335,7 @@ class Projection:
                 session.execute(delete(outcome_states).where(outcome_states.c.client.is_(None)))
                 session.execute(delete(entitlements).where(entitlements.c.client.is_(None)))
                 rows.extend(cohort_rows(self._cohorts(connection, end, as_of, rulesets)))
-            _insert_rows(connection, rows)
+            _insert_rows(connection, seal_rows(rows, self.cipher))
             self._track(session, end)
 
     def _cohorts(self, connection: Connection, end: int, as_of: date,
@@ -374,7 +377,8 @@ class Projection:
             columns = [outcome_states.c[name] for name in OUTCOME_COLUMNS]
             query = select(*columns).order_by(outcome_states.c.client.is_(None),
                                               outcome_states.c.client, outcome_states.c.seq)
-            results = [result_from_row(row) for row in session.execute(query)]
+            results = [result_from_row(open_row(row, OUTCOME_SEALED, self.cipher))
+                       for row in session.execute(query)]
             unruled = [unruled_from_row(row) for row in session.execute(
                 select(unruled_journeys))]
         # Client ids in Python's order, as the derivation sorts them, not the database's
@@ -388,7 +392,8 @@ class Projection:
         """Every achieved entitlement, with what is payable for it as of E."""
         with self.datastore.transaction(commit=False) as session:
             columns = [entitlements.c[name] for name in ENTITLEMENT_COLUMNS]
-            return [entitlement_from_row(row, as_of, clawback.get(row.ruleset, True))
+            return [entitlement_from_row(open_row(row, ENTITLEMENT_SEALED, self.cipher), as_of,
+                                         clawback.get(row.ruleset, True))
                     for row in session.execute(select(*columns))]
 
     def outcome_rows(self, keys: Sequence[tuple]) -> list[OutcomeResult]:
@@ -401,13 +406,13 @@ class Projection:
             for chunk in _chunks(clients, 500):
                 for row in session.execute(select(*columns).where(
                         outcome_states.c.client.in_(chunk))):
-                    result = result_from_row(row)
+                    result = result_from_row(open_row(row, OUTCOME_SEALED, self.cipher))
                     if (result.client, result.journey, result.outcome) in wanted:
                         found.append(result)
             if any(key[0] is None for key in wanted):
                 for row in session.execute(select(*columns).where(
                         outcome_states.c.client.is_(None))):
-                    found.append(result_from_row(row))
+                    found.append(result_from_row(open_row(row, OUTCOME_SEALED, self.cipher)))
         return found
 
 
@@ -422,6 +427,54 @@ def _driver_sql(session_or_connection: Any, sql: str) -> str:
     if connection.dialect.paramstyle == "qmark":
         return sql
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+# RULES.md §9: the cells that may tell a substance, a TOP score, an offence or a disposal (the
+# reason codes, such as offence_in_window, the explanations, the instalments with theirs, a
+# clock's starts) are encrypted under the ledger's key; ids, statuses, outcome dates and amounts
+# stay as they are.
+OUTCOME_SEALED = tuple(OUTCOME_COLUMNS.index(name)
+                       for name in ("reason", "explanation", "instalments"))
+ENTITLEMENT_SEALED = (ENTITLEMENT_COLUMNS.index("explanation"),)
+CLOCK_SEALED = tuple(CLOCK_COLUMNS.index(name) for name in ("reason", "starts", "explanation"))
+
+
+def seal_rows(rows: Rows, cipher: LedgerCipher | None) -> Rows:
+    """``rows`` with their sensitive cells encrypted (as they are, without a key).
+
+    A row's sensitive cells are encrypted together, once (a JSON list of them, in the first
+    such column; the others left null): one encryption per row, not one per cell.
+    """
+    if cipher is None:
+        return rows
+    seal = cipher.seal_text
+    return Rows([_sealed(row, OUTCOME_SEALED, seal) for row in rows.outcomes],
+                [_sealed(row, ENTITLEMENT_SEALED, seal) for row in rows.entitlements],
+                [_sealed(row, CLOCK_SEALED, seal) for row in rows.clocks],
+                rows.unruled)
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _sealed(row: tuple, indexes: tuple[int, ...], seal: Callable[[str], str | None]) -> tuple:
+    cells = list(row)
+    cells[indexes[0]] = seal(_dumps([cells[index] for index in indexes]))
+    for index in indexes[1:]:
+        cells[index] = None
+    return tuple(cells)
+
+
+def open_row(row: Sequence[Any], indexes: tuple[int, ...], cipher: LedgerCipher | None,
+             ) -> Sequence[Any]:
+    """A row read back, its sealed cells decrypted."""
+    if cipher is None:
+        return row
+    cells = list(row)
+    for index, value in zip(indexes, json.loads(cipher.open_text(cells[indexes[0]]) or "null"),
+                            strict=True):
+        cells[index] = value
+    return cells
 
 
 def _insert_rows(connection: Connection, rows: Rows) -> None:
@@ -512,7 +565,7 @@ def _derive_shard_with(read: Callable[[UUID, UUID | None, int], Iterator[tuple]]
         history = build_history(events, as_of, as_of)
         if history is None:
             continue
-        rows.extend(client_rows(history, rulesets))
+        rows.extend(seal_rows(client_rows(history, rulesets), decoder.cipher))
         if keep_histories:
             history.clocks.clear()  # kept for the cohort rows, which need no clock
             histories.append(history)

@@ -84,3 +84,29 @@ def test_bulk_decoding_revives_transcoded_values_whatever_their_data():
                                "windows": [timedelta(weeks=1)]})
     event = EventDecoder(mapper).decode("ledger.events:RecordEvent", uuid4(), 1, state)
     assert event.window == timedelta(weeks=3) and event.windows == [timedelta(weeks=1)]
+
+
+def test_with_a_key_bulk_encoded_events_decrypt_to_the_library_bytes_and_decode_alike(tmp_path):
+    from eventsourcing.cryptography import AESCipher
+    from eventsourcing.utils import Environment
+
+    from ledger.cipher import generate_key
+    from tests.reliability.tamper import cipher_key
+
+    key = generate_key()
+    with cipher_key(key):
+        ledger = Ledger(f"sqlite:///{tmp_path / 'pbr.db'}")
+    try:
+        library_cipher = AESCipher(Environment(env={"CIPHER_KEY": key}))
+        records = [validate_record(data) for data in simulate(100, seed=3)]
+        encoder, decoder = RecordEventEncoder(ledger.mapper), EventDecoder(ledger.mapper)
+        for record, event in zip(records, _library_events(records), strict=True):
+            stored = ledger.mapper.to_stored_event(event)
+            sealed = encoder.state(encoder.body(record), event.timestamp)
+            assert library_cipher.decrypt(sealed) == library_cipher.decrypt(stored.state)
+            assert record.source_id.encode() not in sealed
+            decoded = decoder.decode(stored.topic, stored.originator_id.bytes,
+                                     stored.originator_version, sealed)
+            assert decoded.__dict__ == ledger.mapper.to_domain_event(stored).__dict__
+    finally:
+        ledger.close()

@@ -53,6 +53,7 @@ from ledger.runs import take_run  # noqa: E402
 from ledger.store import Ledger  # noqa: E402
 from ledger.views import Projection  # noqa: E402
 from projections.engine import derive_client  # noqa: E402
+from tests.benchmarks import bench_integrity  # noqa: E402
 from tests.benchmarks.bench_commissioning import measure as measure_commissioning  # noqa: E402
 from tests.benchmarks.bench_postgres import bench_postgres  # noqa: E402
 
@@ -259,7 +260,7 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
                                                               derive_s / naive_events, say)
     per_event = {"raw_read_s": 1 / raw_read_rate, "naive_read_s": naive_read_s / naive_events,
                  "derive_s": derive_s / naive_events}
-    return {
+    result = {
         "clients": clients,
         "events": events,
         "as_of": as_of.isoformat(),
@@ -287,6 +288,9 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
         "peak_rss_mb": peak_rss_mb(),
         "cpus": cpus,
     }
+    result.update(bench_integrity.measure(pilot, folder, as_of, result, say))
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
 
 
 def postgres_figures(pilot: Path, url: str, as_of: date, cpus: int, derive_s: float,

@@ -1,0 +1,81 @@
+"""What the store checks when it opens: the key, and the database file's permissions.
+
+``pbr_settings`` holds named values the ledger keeps about itself. Today one: ``key_check``, an
+AES-GCM encryption of a fixed text under the ledger's key, written when an encrypted ledger is
+first opened (integrity decision 7). Opening a ledger that has one without ``PBR_CIPHER_KEY``, or
+with a key that does not open it, is refused; so is opening a ledger that already holds plain
+events with a key (its events would be part plain, part encrypted).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Column, MetaData, String, Table, Text, make_url
+from sqlalchemy.exc import IntegrityError
+
+from ledger.cipher import KEY_VARIABLE, KeyProblem, LedgerCipher
+
+settings_metadata = MetaData()
+settings = Table(
+    "pbr_settings", settings_metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+KEY_CHECK = "key_check"
+
+
+def check_key(engine: Any, cipher: LedgerCipher | None, events_table: str,
+              keyless: bool = False) -> bool:
+    """Raise :class:`KeyProblem` unless ``cipher`` (``None``: no key) is this ledger's; whether
+    the ledger is encrypted. ``keyless``: an encrypted ledger opened without a key is allowed
+    (to verify its chain)."""
+    settings.create(engine, checkfirst=True)
+    stored = _key_check(engine)
+    if stored is None:
+        if cipher is None:
+            return False
+        with engine.begin() as connection:
+            if connection.exec_driver_sql(f"SELECT 1 FROM {events_table} LIMIT 1").first():
+                raise KeyProblem(f"{KEY_VARIABLE} is set but this ledger was created without "
+                                 "encryption and holds plain events; unset it to use this "
+                                 "ledger")
+            try:
+                connection.execute(settings.insert().values(name=KEY_CHECK,
+                                                            value=cipher.key_check()))
+                return True
+            except IntegrityError:  # another process wrote it first: check against it
+                pass
+        stored = _key_check(engine)
+        assert stored is not None
+    if cipher is None:
+        if keyless:
+            return True
+        raise KeyProblem(f"this ledger is encrypted: set {KEY_VARIABLE} to its key")
+    if not cipher.opens(stored):
+        raise KeyProblem(f"{KEY_VARIABLE} does not open this ledger (it was encrypted with "
+                         "another key)")
+    return True
+
+
+def _key_check(engine: Any) -> str | None:
+    with engine.connect() as connection:
+        row = connection.execute(settings.select().where(settings.c.name == KEY_CHECK)).first()
+    return None if row is None else row.value
+
+
+def create_private_sqlite_file(url: str) -> None:
+    """RULES.md §9: a new SQLite ledger file is created readable and writable by its owner only
+    (SQLite gives its journal and WAL files the database file's permissions)."""
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or path in ("", ":memory:") \
+            or path.startswith("file:") or os.path.exists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # the database driver reports an unusable path in its own words

@@ -1,0 +1,144 @@
+"""The benchmark's integrity and encryption figures (RULES.md §9), measured in the same run.
+
+- ``verify_events_per_s``: ``pbr verify`` of the benchmark's ledger (every entry recomputed and
+  every run's digest checked), beside ``raw_sqlite_read_per_s`` (``verify_vs_raw_read``);
+- ``ingest_ratio_unchained`` / ``ingest_ratio_chained``: the same pilot imported into fresh
+  files, with the chain's writes switched off and with them (``chain_import_cost`` is the share
+  of the import rate the chain costs);
+- ``ingest_ratio_encrypted`` / ``rebuild_ratio_encrypted``: the pilot imported into a fresh file
+  with a key and its projections rebuilt, against the same raw baselines;
+  ``*_encrypted_vs_plain`` against the plain twin measured beside it (``*_plain_twin``), and
+  ``*_encrypted_vs_run`` against the run's own ``ingest_ratio`` / ``rebuild_ratio``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ledger import chain
+from ledger.cipher import KEY_VARIABLE, generate_key
+from ledger.importer import Importer
+from ledger.integrity import verify
+from ledger.rulesets import example_ruleset_text
+from ledger.store import Ledger
+from ledger.views import Projection
+
+
+@contextmanager
+def _key(key: str | None):
+    old = os.environ.pop(KEY_VARIABLE, None)
+    if key:
+        os.environ[KEY_VARIABLE] = key
+    try:
+        yield
+    finally:
+        os.environ.pop(KEY_VARIABLE, None)
+        if old is not None:
+            os.environ[KEY_VARIABLE] = old
+
+
+@contextmanager
+def _unchained():
+    extend = chain.extend
+    chain.extend = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        chain.extend = extend
+
+
+def _ingest(path: Path, db: Path) -> tuple[Ledger, float]:
+    ledger = Ledger(f"sqlite:///{db}")
+    ledger.publish_ruleset(example_ruleset_text())
+    started = time.perf_counter()
+    report = Importer(ledger).run([path])
+    rate = report.accepted / (time.perf_counter() - started)
+    assert report.rejected == 0
+    return ledger, rate
+
+
+def _verify_rate(db: Path) -> tuple[float, int]:
+    ledger = Ledger(f"sqlite:///{db}", create=False)
+    try:
+        started = time.perf_counter()
+        found = verify(ledger)
+        elapsed = time.perf_counter() - started
+    finally:
+        ledger.close()
+    assert found.ok, found.problem
+    return found.events / elapsed, found.events
+
+
+def _rebuild_rate(db: Path, as_of: date) -> float:
+    ledger = Ledger(f"sqlite:///{db}")
+    try:
+        events = ledger.max_position()
+        started = time.perf_counter()
+        Projection(ledger).rebuild(as_of)
+        return events / (time.perf_counter() - started)
+    finally:
+        ledger.close()
+
+
+def _best_imports(pilot: Path, folder: Path, key: str, tries: int,
+                  say: Callable[[str], None]) -> dict[str, float]:
+    """The best import rate of each kind over ``tries`` rounds, the kinds taken in turn so
+    that a busy machine slows each alike."""
+    best = {"unchained": 0.0, "chained": 0.0, "encrypted": 0.0}
+    for round_ in range(tries):
+        for kind in best:
+            say(f"import {kind} ({round_ + 1}/{tries})")
+            db = folder / f"{kind}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+            with _key(key if kind == "encrypted" else None), \
+                    (_unchained() if kind == "unchained" else nullcontext()):
+                ledger, rate = _ingest(pilot, db)
+                ledger.close()
+            best[kind] = max(best[kind], rate)
+    return best
+
+
+def measure(pilot: Path, folder: Path, as_of: date, figures: dict[str, Any],
+            say: Callable[[str], None], tries: int = 2) -> dict[str, Any]:
+    """The integrity keys, from this run's ledger (``folder/ledger.db``) and ``figures``.
+
+    The chain's cost and encryption's are each measured against a twin measured beside it
+    (best of ``tries`` each, in turn): the benchmark shares its machine, and a figure taken
+    minutes apart from its twin differs by more than what is measured.
+    """
+    raw_insert, raw_read = figures["raw_sqlite_insert_per_s"], figures["raw_sqlite_read_per_s"]
+    say("verify")
+    verify_rate = max(_verify_rate(folder / "ledger.db")[0] for _ in range(tries))
+    key = generate_key()
+    imports = _best_imports(pilot, folder, key, tries, say)
+    plain_rebuild = encrypted_rebuild = 0.0
+    for round_ in range(tries):
+        say(f"rebuild plain and encrypted ({round_ + 1}/{tries})")
+        plain_rebuild = max(plain_rebuild, _rebuild_rate(folder / "chained.db", as_of))
+        with _key(key):
+            encrypted_rebuild = max(encrypted_rebuild,
+                                    _rebuild_rate(folder / "encrypted.db", as_of))
+    return {
+        "verify_events_per_s": round(verify_rate),
+        "verify_vs_raw_read": round(verify_rate / raw_read, 3),
+        "ingest_ratio_unchained": round(imports["unchained"] / raw_insert, 3),
+        "ingest_ratio_chained": round(imports["chained"] / raw_insert, 3),
+        "chain_import_cost": round(1 - imports["chained"] / imports["unchained"], 3),
+        "ingest_ratio_encrypted": round(imports["encrypted"] / raw_insert, 3),
+        "rebuild_ratio_encrypted": round(encrypted_rebuild / raw_read, 3),
+        "ingest_ratio_plain_twin": round(imports["chained"] / raw_insert, 3),
+        "rebuild_ratio_plain_twin": round(plain_rebuild / raw_read, 3),
+        "ingest_encrypted_vs_plain": round(imports["encrypted"] / imports["chained"], 3),
+        "rebuild_encrypted_vs_plain": round(encrypted_rebuild / plain_rebuild, 3),
+        "ingest_encrypted_vs_run": round(imports["encrypted"] / raw_insert
+                                         / figures["ingest_ratio"], 3),
+        "rebuild_encrypted_vs_run": round(encrypted_rebuild / raw_read
+                                          / figures["rebuild_ratio"], 3),
+    }

@@ -236,9 +236,10 @@ class Projection:
             session.execute(projection_state.insert().values(
                 name=PROJECTION, as_of=as_of.isoformat(),
                 rulesets=",".join(sorted(r.id for r in rulesets)), rebuilt_through=head))
-            session.execute(projection_state.insert().values(
-                name=COMMISSIONING, as_of=as_of.isoformat(),
-                rulesets=",".join(sorted(r.id for r in rulesets)), rebuilt_through=head))
+            if self.cipher is None:  # see seal_rows
+                session.execute(projection_state.insert().values(
+                    name=COMMISSIONING, as_of=as_of.isoformat(),
+                    rulesets=",".join(sorted(r.id for r in rulesets)), rebuilt_through=head))
             self._track(session, head)
         return head
 
@@ -448,6 +449,10 @@ def seal_rows(rows: Rows, cipher: LedgerCipher | None) -> Rows:
     if cipher is None:
         return rows
     seal = cipher.seal_text
+    # The journey profiles (substance group, offending before the start) and the forecast
+    # units are grouped and summed in SQL, which sealed cells would defeat: an encrypted ledger
+    # keeps neither, and compare and forecast derive from the store instead (integrity.md
+    # decision 12).
     return Rows([_sealed(row, OUTCOME_SEALED, seal) for row in rows.outcomes],
                 [_sealed(row, ENTITLEMENT_SEALED, seal) for row in rows.entitlements],
                 [_sealed(row, CLOCK_SEALED, seal) for row in rows.clocks],

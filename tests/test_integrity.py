@@ -182,6 +182,9 @@ def _masked(output: str) -> str:
     document = json.loads(output)
     if isinstance(document, dict) and "chain" in document:
         document["chain"] = {"position": document["chain"]["position"]}
+    if isinstance(document, dict):  # where compare and forecast read from (decision 12)
+        for key in ("from_projection", "first_from_projection"):
+            document.pop(key, None)
     return json.dumps(document, sort_keys=True)
 
 
@@ -203,6 +206,10 @@ COMMANDS = [
     ("projections", "status", "--json"),
     ("disputes", "list", "--json"),
     ("reconcile", "--json"),
+    ("projections", "rebuild", "--as-of", "2015-03-31"),
+    ("compare", "example-2012", "ledger/data/options/option-final-window-6m.toml",
+     "--as-of", "2015-03-31", "--json"),
+    ("forecast", "--as-of", "2015-03-31", "--json"),
 ]
 
 

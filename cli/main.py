@@ -17,6 +17,7 @@ from cli import (
     remittance_commands,
     rules_commands,
     simulate_commands,
+    user_commands,
 )
 from cli.common import UsageProblem
 
@@ -41,6 +42,7 @@ app.command("reconcile")(remittance_commands.reconcile_command)
 app.add_typer(projection_commands.app, name="projections")
 simulate_commands.register(app)
 demo_commands.register(app)
+user_commands.register(app)
 
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())

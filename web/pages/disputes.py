@@ -18,7 +18,7 @@ from ledger.disputes import (
     resolve_dispute,
 )
 from ledger.runs import find_run
-from ledger.scopes import line_provider, may_see_client, may_see_dispute
+from ledger.scopes import journey_providers, line_provider, may_see_client, may_see_dispute
 from ledger.users import NOTE_DISPUTE, RAISE_DISPUTE, RESOLVE_DISPUTE
 from projections.payments import line_json
 from web.base import (
@@ -64,9 +64,15 @@ def _target(request: Request, who: Viewer, source: Any) -> dict[str, Any]:
         target.update(provider=owner, client=row["client"], journey=row["journey"],
                       outcome=row["outcome"], instalment=row["instalment"], line=number)
     elif target["client"] is not None:
-        if not may_see_client(ledger.client_events(target["client"]), who.provider):
+        events = ledger.client_events(target["client"])
+        if not may_see_client(events, who.provider):
             raise NotFound()
         target["instalment"] = int_or_none(target["instalment"], "instalment")
+        if target["provider"] is None:  # the journey's provider disputes, whoever types it
+            providers = journey_providers(events)
+            named = ({providers.get(target["journey"])} if target["journey"]
+                     else set(providers.values()))
+            target["provider"] = named.pop() if len(named) == 1 else None
     else:
         raise BadInput("name a run line or a client's outcome to dispute")
     if who.provider is not None:

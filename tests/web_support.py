@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+import ledger.users as users_module
 from ledger.disputes import raise_dispute
 from ledger.runs import take_run
 from ledger.store import Ledger
@@ -18,6 +20,9 @@ from tests import hand_ledger
 from web.app import create_app
 
 TODAY = date(2014, 1, 15)
+# Still argon2id, with the lightest parameters: these tests are about access, not the hash's
+# cost (tests/test_users.py checks the real one). Verification reads them from the hash.
+LIGHT_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "correct horse battery"
 # name -> (role, provider)
 USERS = {
@@ -45,14 +50,18 @@ class Served:
 
 
 def build_served(url: str, folder: Path) -> Served:
-    hand_ledger.build(url, folder)
+    hand_ledger.build(url, folder, [*hand_ledger.RECORDS, hand_ledger.RETRACTION])
     ledger = Ledger(url)
     run = take_run(ledger, date(2013, 6, 30), date(2013, 6, 30))
     providers = [row[6] if isinstance(row, list) else row["provider"] for row in run.lines]
     own, other = providers.index("P1") + 1, providers.index("P2") + 1
     when = datetime(2014, 1, 1, tzinfo=UTC)
-    for name, (role, provider) in USERS.items():
-        add_user(ledger, name, role, PASSWORD, provider, now=when)
+    saved, users_module._HASHER = users_module._HASHER, LIGHT_HASHER
+    try:
+        for name, (role, provider) in USERS.items():
+            add_user(ledger, name, role, PASSWORD, provider, now=when)
+    finally:
+        users_module._HASHER = saved
 
     def dispute(provider: str, client: str) -> str:
         return raise_dispute(ledger, provider, date(2013, 7, 1), "the offence was not theirs",

@@ -200,8 +200,9 @@ def timeline(title: str, spans: Sequence[tuple[str, date, date]],
     for label, day in marks:
         axes.axvline(matplotlib.dates.date2num(day), color="#d62728", linewidth=1)
         axes.annotate(label, (matplotlib.dates.date2num(day), 1.0),
-                      xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
-                      va="top", ha="right", color="#d62728")
+                      xycoords=("data", "axes fraction"), xytext=(-3, 0),
+                      textcoords="offset points", rotation=90, fontsize=7, va="top",
+                      ha="right", color="#d62728")
     axes.xaxis_date()
     axes.set_xlabel("date")
     for side in ("top", "right"):

@@ -49,8 +49,8 @@ class Served:
         return create_app(self.ledger, secret="test-secret", today=lambda: TODAY, **options)
 
 
-def build_served(url: str, folder: Path) -> Served:
-    hand_ledger.build(url, folder, [*hand_ledger.RECORDS, hand_ledger.RETRACTION])
+def build_served(url: str, folder: Path, records: list[dict] | None = None) -> Served:
+    hand_ledger.build(url, folder, records or [*hand_ledger.RECORDS, hand_ledger.RETRACTION])
     ledger = Ledger(url)
     run = take_run(ledger, date(2013, 6, 30), date(2013, 6, 30))
     providers = [row[6] if isinstance(row, list) else row["provider"] for row in run.lines]

@@ -48,7 +48,7 @@ KINDS = {"payment": "payment", "clawback": "clawback (taken back)",
          "adjustment": "adjustment (a resolved dispute)"}
 
 _HIDDEN = {"type", "source_id", "received_on", "client", "originator_id", "originator_version",
-           "timestamp", "on", "journey"}
+           "timestamp", "on", "journey", "originator_topic"}
 
 
 def outcome(slug: str | None) -> str:
@@ -79,7 +79,7 @@ def details(event: Any) -> str:
     """A record's further fields in a line: ``substances: opiates, crack; injecting: yes``."""
     parts = []
     for name, value in vars(event).items():
-        if name in _HIDDEN or name.startswith("_"):
+        if name in _HIDDEN or name.startswith("_") or value is None:
             continue
         parts.append(f"{name.replace('_', ' ')}: {_value(value)}")
     return "; ".join(parts)

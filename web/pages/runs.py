@@ -129,7 +129,7 @@ def _query(chosen: dict[str, str | None]) -> str:
     return urlencode({name: value for name, value in chosen.items() if value})
 
 
-def _statement_run(request: Request, who: Any, run_id: str) -> ScopedRun:
+def _statement_run(request: Request, who: Any, run_id: str) -> tuple[ScopedRun, str]:
     run = _run(request, run_id)
     wanted = field(request.query_params, "provider")
     if who.provider is not None and wanted not in (None, who.provider):
@@ -137,13 +137,14 @@ def _statement_run(request: Request, who: Any, run_id: str) -> ScopedRun:
     scoped = scope_run(run, who.provider or wanted)
     if wanted is not None and not scoped.lines and wanted not in run.provider_totals:
         raise NotFound()
-    return scoped
+    provider = who.provider or wanted
+    return scoped, f"statement-{run.run_id}" + (f"-{provider}" if provider else "")
 
 
 @router.get("/runs/{run_id}/statement.xlsx")
 async def statement_xlsx(request: Request, run_id: str) -> Response:
     who = viewer(request)
-    scoped = _statement_run(request, who, run_id)
+    scoped, name = _statement_run(request, who, run_id)
     document = run_json(scoped)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory(prefix="pbr-statement-") as folder:
         path = Path(folder) / "statement.xlsx"
@@ -153,26 +154,21 @@ async def statement_xlsx(request: Request, run_id: str) -> Response:
         f"statement {run_id} xlsx")
     return Response(body, media_type="application/vnd.openxmlformats-officedocument."
                                       "spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="{_name(scoped)}.xlsx"'})
+                    headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
 
 
 @router.get("/runs/{run_id}/statement.zip")
 async def statement_csv(request: Request, run_id: str) -> Response:
     """The CSV statement: its three files (inputs, lines, totals) in one zip."""
     who = viewer(request)
-    scoped = _statement_run(request, who, run_id)
+    scoped, name = _statement_run(request, who, run_id)
     document = run_json(scoped)  # type: ignore[arg-type]
     buffer = io.BytesIO()
     with tempfile.TemporaryDirectory(prefix="pbr-statement-") as folder:
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in write_csv(document, Path(folder)):
-                archive.write(path, f"{_name(scoped)}/{path.name}")
+                archive.write(path, f"{name}/{path.name}")
     log(request, who, [line["client"] for line in document["lines"]],
         f"statement {run_id} csv")
     return Response(buffer.getvalue(), media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{_name(scoped)}.zip"'})
-
-
-def _name(scoped: ScopedRun) -> str:
-    providers = sorted(scoped.provider_totals)
-    return f"statement-{scoped.run_id}" + (f"-{providers[0]}" if len(providers) == 1 else "")
+                    headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})

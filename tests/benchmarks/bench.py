@@ -53,6 +53,7 @@ from ledger.runs import take_run  # noqa: E402
 from ledger.store import Ledger  # noqa: E402
 from ledger.views import Projection  # noqa: E402
 from projections.engine import derive_client  # noqa: E402
+from tests.benchmarks.bench_web import web_pages  # noqa: E402
 
 SEED = 2012
 EXPLAIN_SAMPLE = 300
@@ -239,6 +240,8 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
     started = time.perf_counter()
     run = take_run(ledger, as_of, as_of)
     payment_run_s = time.perf_counter() - started
+    say("web pages")
+    web = web_pages(ledger, [f"C{n:06d}" for n in sample[:100]], run.run_id, as_of)
     ledger.close()
 
     say(f"naive path on {min(naive_clients, clients):,} clients")
@@ -279,6 +282,7 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
         "rebuild_s": round(rebuild_s, 1),
         "peak_rss_mb": peak_rss_mb(),
         "cpus": cpus,
+        **web,
     }
 
 

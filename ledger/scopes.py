@@ -20,7 +20,7 @@ from ledger.dispute_events import Dispute
 from ledger.events import Correction, RecordEvent
 from ledger.runs import PaymentRun, line_from_json
 from ledger.store import Ledger, source_ids
-from projections.payments import LINE_FIELDS, totals
+from projections.payments import LINE_FIELDS, line_json, totals
 
 SEARCH_SCAN = 5000  # a provider's search reads at most this many matching ids
 
@@ -159,3 +159,42 @@ def line_provider(run: PaymentRun.Taken, number: int) -> str | None | bool:
     if not 1 <= number <= len(run.lines):
         return False
     return _provider_of(run.lines[number - 1])
+
+
+VIEW_FILTERS = ("provider", "site", "outcome", "kind")
+_KEPT_VIEWS = 8
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run as one provider (or everyone) sees it, with each line as the contract's line
+    object and its number in the whole run, and the values each filter can take."""
+
+    run: ScopedRun
+    rows: list[dict[str, Any]]
+    options: dict[str, list[str]]
+
+
+def run_view(ledger: Ledger, run: PaymentRun.Taken | PaymentRun, provider: str | None,
+             recorded: bool = True) -> RunView:
+    """:func:`scope_run` with its lines as objects. A recorded run's view is kept (a few, the
+    latest used) while runs are remembered (:func:`ledger.runs.remember_runs`); a preview's is
+    not, since it is no recorded run."""
+    kept = ledger.__dict__.get("_run_views") if recorded else None
+    if kept is None and recorded and "_kept_runs" in ledger.__dict__:
+        kept = ledger.__dict__.setdefault("_run_views", {})
+    key = (run.run_id, provider)
+    if kept is not None and key in kept:
+        kept[key] = kept.pop(key)  # the latest used goes last
+        return kept[key]
+    scoped = scope_run(run, provider)  # type: ignore[arg-type]
+    rows = [{"number": number, **line_json(stored)}
+            for number, stored in zip(scoped.numbers, scoped.lines, strict=True)]
+    options = {name: sorted({str(row[name]) for row in rows if row.get(name)})
+               for name in VIEW_FILTERS}
+    view = RunView(scoped, rows, options)
+    if kept is not None:
+        kept[key] = view
+        while len(kept) > _KEPT_VIEWS:
+            kept.pop(next(iter(kept)))
+    return view

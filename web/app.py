@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from ledger.runs import remember_runs
 from ledger.store import Ledger
 from web.base import BadInput, render, utc_now
 from web.pages import clients, disputes, reconciliation, runs, signin
@@ -44,6 +45,7 @@ def create_app(ledger: Ledger, *, secret: str | None = None, session_seconds: in
     clock, for tests."""
     app = FastAPI(title="pbr", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ledger = ledger
+    remember_runs(ledger)  # a recorded run never changes: decoded once, not on every page
     app.state.sessions = Sessions(secret or os.environ.get("PBR_WEB_SECRET")
                                   or secrets.token_hex(32), session_seconds)
     app.state.secure_cookies = secure_cookies

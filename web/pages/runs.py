@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import tempfile
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,9 +18,8 @@ from cli.payment_commands import run_json
 from cli.statements import write_csv, write_xlsx
 from ledger.refusals import Refused
 from ledger.runs import PaymentRun, find_run, preview_run, recorded_runs, take_run
-from ledger.scopes import ScopedRun, scope_run
+from ledger.scopes import VIEW_FILTERS, ScopedRun, run_view, scope_run
 from ledger.users import RAISE_DISPUTE, TAKE_RUN
-from projections.payments import line_json
 from web.base import (
     PAGE_SIZE,
     checked_form,
@@ -35,15 +36,21 @@ from web.base import (
 from web.security import NotFound
 
 router = APIRouter()
-FILTERS = ("provider", "site", "outcome", "kind")
+FILTERS = VIEW_FILTERS
 
 
 @router.get("/runs")
 async def runs_page(request: Request) -> HTMLResponse:
     who = viewer(request)
-    runs = [scope_run(run, who.provider) for run in recorded_runs(ledger_of(request))]
-    return render(request, "runs.html", who, runs=runs, may_take=who.may(TAKE_RUN),
-                  message=None)
+    return render(request, "runs.html", who, runs=_summaries(request, who),
+                  may_take=who.may(TAKE_RUN), message=None)
+
+
+def _summaries(request: Request, who: Any) -> list[Any]:
+    """Each run as the viewer may see it (a provider: its own lines and total)."""
+    ledger = ledger_of(request)
+    return [run if who.provider is None else run_view(ledger, run, who.provider).run
+            for run in recorded_runs(ledger)]
 
 
 @router.post("/runs")
@@ -64,8 +71,8 @@ async def take_run_action(request: Request) -> Response:
 
 
 def _refused(request: Request, who: Any, message: str, code: str | None = None) -> HTMLResponse:
-    runs = [scope_run(run, who.provider) for run in recorded_runs(ledger_of(request))]
-    return render(request, "runs.html", who, 400, runs=runs, may_take=who.may(TAKE_RUN),
+    return render(request, "runs.html", who, 400, runs=_summaries(request, who),
+                  may_take=who.may(TAKE_RUN),
                   message=message, code=code)
 
 
@@ -96,13 +103,12 @@ def _run_page(request: Request, who: Any, run: Any, preview: bool) -> HTMLRespon
     params = request.query_params
     if who.provider is not None and field(params, "provider") not in (None, who.provider):
         raise NotFound()  # another provider's lines or totals
-    scoped = scope_run(run, who.provider)
+    view = run_view(ledger_of(request), run, who.provider, recorded=not preview)
+    scoped, rows = view.run, view.rows
     chosen = {name: field(params, name) for name in FILTERS}
-    rows = [{"number": number, **line_json(stored)}
-            for number, stored in zip(scoped.numbers, scoped.lines, strict=True)]
-    matching = [row for row in rows
-                if all(value is None or str(row.get(name) or "") == value
-                       for name, value in chosen.items())]
+    wanted = [(name, value) for name, value in chosen.items() if value is not None]
+    matching = rows if not wanted else [
+        row for row in rows if all(str(row.get(name) or "") == value for name, value in wanted)]
     page = max(int_or_none(field(params, "page"), "page") or 1, 1)
     pages = max((len(matching) + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     if page > pages:
@@ -110,22 +116,15 @@ def _run_page(request: Request, who: Any, run: Any, preview: bool) -> HTMLRespon
     shown = matching[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
     what = "run preview" if preview else f"run {run.run_id}"
     log(request, who, [row["client"] for row in shown], f"{what} lines page {page}")
-    options = {name: sorted({str(row.get(name)) for row in rows if row.get(name)})
-               for name in FILTERS}
-    filtered_total = sum((_amount(row) for row in matching), _amount({"amount": "0.00"}))
+    filtered_total = scoped.total if not wanted else sum(
+        (Decimal(str(row["amount"])) for row in matching), Decimal("0.00"))
     return render(request, "run.html", who, run=scoped, preview=preview, lines=shown,
-                  chosen=chosen, options=options, page=page, pages=pages,
+                  chosen=chosen, options=view.options, page=page, pages=pages,
                   matching=len(matching), filtered_total=filtered_total,
                   query=_query(chosen), may_raise=who.may(RAISE_DISPUTE) and not preview)
 
 
-def _amount(row: dict[str, Any]) -> Any:
-    from decimal import Decimal
-    return Decimal(str(row["amount"]))
-
-
 def _query(chosen: dict[str, str | None]) -> str:
-    from urllib.parse import urlencode
     return urlencode({name: value for name, value in chosen.items() if value})
 
 

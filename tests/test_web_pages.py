@@ -212,3 +212,32 @@ def test_the_web_package_never_reaches_the_database_itself():
 def test_every_asset_is_served_locally(served):
     page = signed_in(served.app(), "pat").get("/clients/C1?as_of=2013-06-30").text
     assert not re.search(r'(src|href)="(https?:)?//', page)
+
+
+def test_remembered_runs_give_the_same_lines_and_see_runs_recorded_afterwards(served):
+    from datetime import date
+
+    from ledger.runs import entitlement_runs, recorded_runs, remember_runs, take_run
+    from ledger.store import Ledger
+
+    remember_runs(served.ledger)
+    fresh = Ledger(served.url)
+    try:
+        assert entitlement_runs(served.ledger, "C4") == entitlement_runs(fresh, "C4")
+        take_run(fresh, date(2013, 9, 30), date(2013, 9, 30))  # C4's housing is clawed back
+        assert [r.run_id for r in recorded_runs(served.ledger)] == ["R0001", "R0002"]
+        kinds = [line["kind"] for line in entitlement_runs(served.ledger, "C4")
+                 if line["outcome"] == "housing"]
+        assert kinds == ["payment", "clawback"]
+        assert entitlement_runs(served.ledger, "C4") == entitlement_runs(fresh, "C4")
+    finally:
+        fresh.close()
+
+
+def test_a_run_taken_on_the_runs_page_is_recorded_and_shown(served):
+    finance = signed_in(served.app(), "fin")
+    taken = finance.post("/runs", data={"csrf": session_csrf(finance), "as_of": "2013-09-30"})
+    assert taken.status_code == 303 and taken.headers["location"] == "/runs/R0002"
+    assert "Payment run R0002" in finance.get("/runs/R0002").text
+    again = finance.post("/runs", data={"csrf": session_csrf(finance), "as_of": "2013-06-30"})
+    assert again.status_code == 400 and "as_of_before_last_run" in again.text

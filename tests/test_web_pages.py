@@ -241,3 +241,50 @@ def test_a_run_taken_on_the_runs_page_is_recorded_and_shown(served):
     assert "Payment run R0002" in finance.get("/runs/R0002").text
     again = finance.post("/runs", data={"csrf": session_csrf(finance), "as_of": "2013-06-30"})
     assert again.status_code == 400 and "as_of_before_last_run" in again.text
+
+
+def test_what_users_type_is_shown_as_text_never_as_markup(served):
+    provider = signed_in(served.app(), "pia")
+    raised = provider.post("/disputes", data={
+        "csrf": session_csrf(provider), "client": "C1", "outcome": "offending_initial",
+        "reason": "<script>alert('x')</script>"})
+    page = provider.get(raised.headers["location"]).text
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    searched = provider.get("/clients", params={"q": "<b>C1"}).text
+    assert "<b>C1" not in searched and "&lt;b&gt;C1" in searched
+
+
+def test_pbr_serve_serves_the_sign_in_page_on_the_port_it_is_given(served, tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--db", served.url,
+                               "--port", str(port)], stderr=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[1])
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/signin") as page:
+                    body = page.read().decode()
+                    cookie = page.headers["set-cookie"]
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("pbr serve did not answer")
+        assert "<h1>Sign in</h1>" in body and "HttpOnly" in cookie
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_pbr_serve_refuses_a_ledger_that_does_not_exist(tmp_path):
+    missing = tmp_path / "none.db"
+    result = pbr("serve", "--db", f"sqlite:///{missing}")
+    assert result.exit_code == 2 and "no ledger" in result.stderr and not missing.exists()

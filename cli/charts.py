@@ -201,8 +201,10 @@ def timeline(title: str, spans: Sequence[tuple[str, date, date]],
         axes.axvline(matplotlib.dates.date2num(day), color="#d62728", linewidth=1)
         axes.annotate(label, (matplotlib.dates.date2num(day), 1.0),
                       xycoords=("data", "axes fraction"), xytext=(-3, 0),
-                      textcoords="offset points", rotation=90, fontsize=7, va="top",
-                      ha="right", color="#d62728")
+                      textcoords="offset points", rotation=90, fontsize=8, va="top",
+                      ha="right", color="#d62728",
+                      bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none",
+                            "alpha": 0.9})  # readable over a bar
     axes.xaxis_date()
     axes.set_xlabel("date")
     for side in ("top", "right"):

@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ledger.runs import remember_runs
 from ledger.store import Ledger
-from web.base import BadInput, render, utc_now
+from web.base import BadInput, render, utc_now, viewer
 from web.pages import clients, disputes, reconciliation, runs, signin
 from web.security import BadForm, Forbidden, NotFound, NotSignedIn, Sessions, SignInLimiter
 
@@ -98,4 +98,8 @@ def _handlers(app: FastAPI) -> None:
 
 
 def _error(request: Request, status: int, title: str, message: str) -> HTMLResponse:
-    return render(request, "error.html", None, status, title=title, message=message)
+    try:
+        who = viewer(request)  # a signed-in user keeps the navigation
+    except NotSignedIn:
+        who = None
+    return render(request, "error.html", who, status, title=title, message=message)

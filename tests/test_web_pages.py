@@ -288,3 +288,14 @@ def test_pbr_serve_refuses_a_ledger_that_does_not_exist(tmp_path):
     missing = tmp_path / "none.db"
     result = pbr("serve", "--db", f"sqlite:///{missing}")
     assert result.exit_code == 2 and "no ledger" in result.stderr and not missing.exists()
+
+
+def test_a_provider_lists_only_its_own_disputes_and_reconciliation_rows(served):
+    provider = signed_in(served.app(), "pia")
+    disputes = provider.get("/disputes").text
+    assert "/disputes/D0002" in disputes and "/disputes/D0001" not in disputes
+    rows = re.findall(r"<td>(P\d)</td>", provider.get("/reconciliation").text)
+    assert rows == ["P1"]
+    everyone = re.findall(r"<td>(P\d)</td>", signed_in(served.app(), "audrey")
+                          .get("/reconciliation").text)
+    assert everyone == ["P1", "P2"]

@@ -19,6 +19,7 @@ from cli import (
     remittance_commands,
     rules_commands,
     simulate_commands,
+    user_commands,
 )
 from cli.common import UsageProblem
 
@@ -45,6 +46,7 @@ simulate_commands.register(app)
 demo_commands.register(app)
 commissioning_commands.register(app)
 integrity_commands.register(app)
+user_commands.register(app)
 
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())

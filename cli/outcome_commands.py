@@ -8,15 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, parse_date, print_json, table
-from ledger.explanations import Explanation, explain_client
+from ledger.explanations import Explanation, explain_client, offending_clocks
 from ledger.rulesets import OPTIONS
 from ledger.store import Ledger
 from ledger.views import Projection
 from projections.engine import derive_all, derive_client
-from projections.history import build_history
 from projections.model import ClientOutcomes, OutcomeResult, Unruled
 from projections.offending import Clock
-from projections.views import client_clocks
 
 AsOfOption = Annotated[str | None, typer.Option(
     "--as-of", help="The date outcomes are worked out as of (YYYY-MM-DD; default today).",
@@ -220,10 +218,9 @@ def clock(
     and the target date."""
     as_of_date, known_on_date = dates(as_of, known_on)
     ledger = open_ledger(db, create=False)
-    history = build_history(ledger.client_events(client), known_on_date, as_of_date)
-    if history is None:
+    clocks = offending_clocks(ledger, client, as_of_date, known_on_date)
+    if clocks is None:
         fail(f"CLIENT: no client {client!r} is registered as known on {known_on_date}")
-    clocks = client_clocks(history, ledger.rulesets(), as_of_date)
     if as_json:
         print_json({"client": client, "as_of": as_of_date, "known_on": known_on_date,
                     "clocks": [clock_json(c) for c in clocks]})

@@ -13,7 +13,10 @@ from ledger.events import Correction, RecordEvent
 from ledger.runs import entitlement_runs
 from ledger.store import Ledger
 from projections.engine import derive_client
+from projections.history import build_history
 from projections.model import ClientOutcomes, OutcomeResult, Unruled
+from projections.offending import Clock
+from projections.views import client_clocks
 
 _OWN_DATES = ("on", "offence_on", "disposal_on", "date_of_birth")
 
@@ -97,3 +100,13 @@ def _same_outcome(derived: ClientOutcomes | None, result: OutcomeResult) -> Outc
 def _standing(result: OutcomeResult) -> tuple:
     instalments = tuple((i.status, i.amount) for i in result.instalments or ())
     return (result.status, result.amount, result.evidence_on, instalments)
+
+
+def offending_clocks(ledger: Ledger, client: str, as_of: date, known_on: date,
+                     ) -> list[Clock] | None:
+    """``pbr clock``: the offending clock of each of the client's journeys whose ruleset runs
+    one, as of E known on K; ``None`` when the client is not registered as known on K."""
+    history = build_history(ledger.client_events(client), known_on, as_of)
+    if history is None:
+        return None
+    return client_clocks(history, ledger.rulesets(), as_of)

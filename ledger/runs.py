@@ -109,8 +109,36 @@ def line_from_json(stored: dict[str, Any] | list[Any]) -> Line:
 
 
 def recorded_runs(ledger: Ledger) -> list[PaymentRun.Taken]:
-    """Every recorded run, in the order taken."""
-    return [event for _, event in ledger.notifications(topics=[RUN_TOPIC])]
+    """Every recorded run, in the order taken (remembered, once :func:`remember_runs` is on)."""
+    kept = ledger.__dict__.get("_kept_runs")
+    if kept is None:
+        return [event for _, event in ledger.notifications(topics=[RUN_TOPIC])]
+    after = kept[-1][0] + 1 if kept else 1
+    kept.extend(ledger.notifications(start=after, topics=[RUN_TOPIC]))
+    return [event for _, event in kept]
+
+
+def remember_runs(ledger: Ledger) -> None:
+    """Keep the runs this ledger object reads decoded, reading only runs recorded since: a
+    recorded run never changes. For a long-lived reader (the web view); a command reads once
+    and lets a large run go as soon as it can."""
+    ledger.__dict__.setdefault("_kept_runs", [])
+    ledger.__dict__.setdefault("_run_clients", {})
+
+
+def _client_lines(ledger: Ledger, run: PaymentRun.Taken, client: str) -> list[int]:
+    """The line numbers (1 = first) of ``client`` in ``run``: read from an index of the run
+    built once when runs are remembered, else by reading every line."""
+    index = ledger.__dict__.get("_run_clients")
+    if index is None:
+        return [n for n, stored in enumerate(run.lines, start=1)
+                if line_json(stored)["client"] == client]
+    if run.run_id not in index:
+        by_client: dict[str | None, list[int]] = defaultdict(list)
+        for number, stored in enumerate(run.lines, start=1):
+            by_client[line_json(stored)["client"]].append(number)
+        index[run.run_id] = dict(by_client)
+    return index[run.run_id].get(client, [])
 
 
 def recorded_run_positions(ledger: Ledger, upto: int,
@@ -448,9 +476,9 @@ def entitlement_runs(ledger: Ledger, client: str, outcome: str | None = None,
     its dates, the line's kind and amount — what paid or clawed back each (RULES.md §5)."""
     found = []
     for run in recorded_runs(ledger):
-        for number, stored in enumerate(run.lines, start=1):
-            line = line_from_json(stored)
-            if line.client != client or (outcome is not None and line.outcome != outcome):
+        for number in _client_lines(ledger, run, client):
+            line = line_from_json(run.lines[number - 1])
+            if outcome is not None and line.outcome != outcome:
                 continue
             found.append({"run": run.run_id, "as_of": run.as_of, "known_on": run.known_on,
                           "line": number, "journey": line.journey, "outcome": line.outcome,

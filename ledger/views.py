@@ -21,6 +21,7 @@ import json
 import marshal
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -260,7 +261,7 @@ class Projection:
         _inherited.clear()
         _inherited.update(url=self.datastore.engine.url.render_as_string(hide_password=False),
                           decoder=self.decoder)
-        return multiprocessing.get_context("fork").Pool(workers)
+        return multiprocessing.get_context("fork").Pool(workers, initializer=_default_terminate)
 
     def _derive_shards(self, shards: list[tuple[UUID, UUID | None]], head: int, as_of: date,
                        rulesets: list[Ruleset], keep_histories: bool, pool: Any,
@@ -578,6 +579,13 @@ def _derive_shard_with(read: Callable[[UUID, UUID | None, int], Iterator[tuple]]
 
 
 _inherited: dict[str, Any] = {}  # what a forked rebuild worker takes from its parent
+
+
+def _default_terminate() -> None:
+    """A forked worker ends when its pool terminates it, whatever SIGTERM handler the parent
+    had installed (``pbr projections follow`` installs one; a worker that inherited it would
+    ignore the pool and the rebuild would wait for it for ever)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _derive_shard_in_worker(job: tuple) -> tuple[bytes, int, list[History]]:

@@ -47,6 +47,7 @@ def test_a_small_run_prints_every_key_the_issue_names_and_the_ceilings(tmp_path)
     assert result["clients"] == 300 and result["naive_sample_clients"] == 100
     assert result["events"] > 300  # every client is registered, and most have more records
     assert result["payment_run_lines"] > 0
+    assert result["page_client_ms_p50"] > 0 and result["page_run_ms_p50"] > 0
 
 
 PG_KEYS = {"pg_ingest_events_per_s", "pg_raw_copy_per_s", "pg_ingest_ratio",

@@ -56,6 +56,7 @@ from projections.engine import derive_client  # noqa: E402
 from tests.benchmarks import bench_integrity  # noqa: E402
 from tests.benchmarks.bench_commissioning import measure as measure_commissioning  # noqa: E402
 from tests.benchmarks.bench_postgres import bench_postgres  # noqa: E402
+from tests.benchmarks.bench_web import web_pages  # noqa: E402
 
 SEED = 2012
 EXPLAIN_SAMPLE = 300
@@ -253,6 +254,12 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
     naive_events, naive_read_s, derive_s = naive_rebuild(naive_url, chosen, as_of)
     naive_rebuild_rate = naive_events / (naive_read_s + derive_s)
 
+    peak = peak_rss_mb()  # the ledger's own work; the web view's pages come after
+    say("web pages")
+    ledger = Ledger(f"sqlite:///{db}")
+    web = web_pages(ledger, [f"C{n:06d}" for n in sample[:100]], run.run_id, as_of)
+    ledger.close()
+
     ingest_rate = accepted / ingest_s
     rebuild_rate = events / rebuild_s
     cpus = len(os.sched_getaffinity(0))
@@ -285,8 +292,10 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
         "ingest_s": round(ingest_s, 1),
         "rebuild_s": round(rebuild_s, 1),
         **on_postgres,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak,
         "cpus": cpus,
+        **web,
+        "web_peak_rss_mb": peak_rss_mb(),
     }
     result.update(bench_integrity.measure(pilot, folder, as_of, result, say))
     result["peak_rss_mb"] = peak_rss_mb()

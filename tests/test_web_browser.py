@@ -1,0 +1,188 @@
+"""The web view in a real browser: headless Chromium (Debian's ``chromium`` and
+``chromium-driver``, which .ci/run installs) driven by Selenium against ``pbr serve``'s
+application on a real port. A panel member reads an explanation; a provider raises a dispute of
+its own run line; the panel notes and resolves it and downloads the statement; a provider fails
+to open another provider's client. Screenshots of the main pages go to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ledger.disputes import read_dispute
+from tests.web_support import PASSWORD, build_served
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+# An offence after the journey start: the final offending clock resets (the chart has a mark).
+OFFENCE = {"type": "proven_offence", "source_id": "pnc-C1-1", "received_on": "2012-10-15",
+           "client": "C1", "offence_on": "2012-09-01", "disposal": "caution",
+           "disposal_on": "2012-10-01", "trigger_offence": False}
+
+if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs chromium and chromium-driver (.ci/run installs them)")
+    pytest.skip("chromium and chromedriver are not installed", allow_module_level=True)
+
+os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager fetch a browser
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def site(tmp_path):
+    import uvicorn
+
+    from tests import hand_ledger
+
+    served = build_served(f"sqlite:///{tmp_path / 'browser.db'}", tmp_path,
+                          [*hand_ledger.RECORDS, hand_ledger.RETRACTION, OFFENCE])
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(served.app(), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield served, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    served.ledger.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu", "--window-size=1280,1000", "--lang=en-GB"):
+        options.add_argument(argument)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior",
+                           {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.downloads = downloads
+    yield driver
+    driver.quit()
+
+
+def shoot(driver, name: str) -> None:
+    """A screenshot of the whole page: the viewport made as tall as the page first."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 1280, "height": min(max(height, 700), 6000), "deviceScaleFactor": 1,
+        "mobile": False})
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def sign_in(driver, base: str, name: str) -> None:
+    driver.get(f"{base}/signin")
+    driver.find_element(By.NAME, "name").send_keys(name)
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    arrives(driver, "/clients")
+
+
+def sign_out(driver) -> None:
+    driver.find_element(By.CSS_SELECTOR, "form.who button").click()
+    arrives(driver, "/signin")
+
+
+def arrives(driver, path: str) -> None:
+    """Wait for the page a form submission leads to."""
+    WebDriverWait(driver, 20).until(lambda d: d.current_url.split("?")[0].endswith(path))
+
+
+def test_a_panel_member_and_providers_use_the_web_view_in_a_real_browser(site, browser):
+    served, base = site
+    browser.get(f"{base}/signin")
+    shoot(browser, "signin")
+    sign_in(browser, base, "pat")
+
+    # The panel member finds the client and reads why its outcome stands.
+    browser.find_element(By.NAME, "q").send_keys("C")
+    browser.find_element(By.CSS_SELECTOR, "main form button").click()
+    WebDriverWait(browser, 20).until(lambda d: "q=C" in d.current_url)
+    shoot(browser, "clients")
+    browser.find_element(By.LINK_TEXT, "C1").click()
+    browser.get(browser.current_url + "?as_of=2013-09-30")
+    explanation = browser.find_element(By.ID, "J1-offending_initial").text
+    assert "No proven offending (initial)" in explanation
+    assert "No proven offence dated in the window" in explanation
+    assert browser.find_element(By.CSS_SELECTOR, ".chart img").get_attribute("naturalWidth") \
+        not in (None, "0")
+    shoot(browser, "client")
+    sign_out(browser)
+
+    # The provider raises a dispute of its own line of run R0001.
+    sign_in(browser, base, "pia")
+    browser.get(f"{base}/runs/R0001")
+    shoot(browser, "run")
+    browser.find_element(By.CSS_SELECTOR, f"a[href='/disputes/new?run=R0001&line="
+                                          f"{served.own_line}']").click()
+    browser.find_element(By.NAME, "reason").send_keys("The client was in custody then.")
+    browser.find_element(By.CSS_SELECTOR, "main form button").click()
+    WebDriverWait(browser, 20).until(lambda d: "/disputes/D" in d.current_url)
+    dispute_id = browser.current_url.rsplit("/", 1)[1]
+    sign_out(browser)
+
+    # The panel member notes and resolves it, then downloads the statement.
+    sign_in(browser, base, "pat")
+    browser.get(f"{base}/disputes/{dispute_id}")
+    browser.find_element(By.NAME, "note").send_keys("Custody record checked.")
+    browser.find_element(By.CSS_SELECTOR, "form[action$='/notes'] button").click()
+    WebDriverWait(browser, 20).until(lambda d: "Custody record checked." in d.find_element(
+        By.CSS_SELECTOR, "ol.notes").text if d.find_elements(By.CSS_SELECTOR, "ol.notes")
+        else False)
+    browser.find_element(By.CSS_SELECTOR, "input[value=upheld]").click()
+    browser.find_element(By.NAME, "amount").send_keys("-500.00")
+    browser.find_element(By.CSS_SELECTOR, "form[action$='/resolution'] textarea[name=reason]") \
+        .send_keys("The offence stands; the payment is taken back.")
+    browser.find_element(By.CSS_SELECTOR, "form[action$='/resolution'] button").click()
+    WebDriverWait(browser, 20).until(lambda d: "Upheld" in d.find_element(By.TAG_NAME,
+                                                                           "main").text)
+    shoot(browser, "dispute")
+    dispute = read_dispute(served.ledger, dispute_id)
+    assert (dispute.raised_by, dispute.resolved_by, dispute.resolution) == ("pia", "pat",
+                                                                          "upheld")
+    browser.get(f"{base}/runs/R0001")
+    browser.find_element(By.PARTIAL_LINK_TEXT, "Excel").click()
+    statement = browser.downloads / "statement-R0001.xlsx"
+    for _ in range(100):
+        if statement.exists():
+            break
+        time.sleep(0.1)
+    assert statement.exists() and statement.read_bytes()[:2] == b"PK"
+    browser.get(f"{base}/reconciliation")
+    shoot(browser, "reconciliation")
+    sign_out(browser)
+
+    # A provider cannot open another provider's client.
+    sign_in(browser, base, "pia")
+    browser.get(f"{base}/clients/C2")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
+    assert "C2" not in browser.find_element(By.TAG_NAME, "main").text
+    shoot(browser, "provider-not-found")

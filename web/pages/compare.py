@@ -43,7 +43,9 @@ async def compare_page(request: Request) -> HTMLResponse:
     published, shipped = _choices(request)
     base = field(request.query_params, "base")
     others = [value.strip() for value in request.query_params.getlist("with") if value.strip()]
-    context = {"as_of": as_of, "known_on": known_on, "published": published, "shipped": shipped,
+    context = {"as_of": as_of, "known_on": known_on,
+               "known_on_given": field(request.query_params, "known_on"),
+               "published": published, "shipped": shipped,
                "base": base or (published[0] if published else None), "others": others,
                "document": None, "mine": None, "message": None, "code": None,
                "totals_charts": [], "profile_charts": [], "options": OPTIONS}

@@ -234,3 +234,17 @@ def test_a_commissioner_checks_the_ledger_compares_rulesets_and_forecasts_in_a_b
     main = browser.find_element(By.TAG_NAME, "main").text
     assert "P1" in main and "P2" not in main
     shoot(browser, "forecast-provider")
+
+    # A record changed behind the ledger's back: the next check names it in words.
+    from sqlalchemy import create_engine
+
+    from tests.reliability.tamper import _flip_byte
+
+    engine = create_engine(served.url)
+    with engine.begin() as connection:
+        _flip_byte(connection, 7)
+    engine.dispose()
+    browser.get(f"{base}/verify")
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "does NOT hold what it held" in main and "A record was altered" in main
+    shoot(browser, "verify-problem")

@@ -11,6 +11,7 @@ import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, print_json
 from ledger.importer import Importer, UnreadableInput
+from ledger.safety import printable
 
 
 def import_records(
@@ -50,7 +51,9 @@ def import_records(
         typer.echo(f"accepted {report.accepted}, duplicates {report.duplicates}, "
                    f"rejected {report.rejected}")
         for reject in report.rejects[:50]:
-            typer.echo(f"  {reject.file}:{reject.line} {reject.source_id or '-'}: {reject.reason}")
+            source_id = printable(reject.source_id) if reject.source_id else "-"
+            typer.echo(f"  {reject.file}:{reject.line} {source_id}: {reject.reason} "
+                       f"({reject.code})")
         if report.rejected > 50:
             typer.echo(f"  … and {report.rejected - 50} more (use --rejects PATH or --json)")
     return 1 if report.rejected else 0

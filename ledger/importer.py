@@ -18,11 +18,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 import multiprocessing
 import os
 import pickle
 import signal
+import stat
 import threading
 from array import array
 from collections.abc import Callable, Iterator
@@ -36,6 +36,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from ledger import safety
 from ledger.encoding import RecordEventEncoder
 from ledger.events import RECORD_EVENTS, ClientImportState, client_stream_id
 from ledger.memory import cycle_collection_paused
@@ -183,23 +184,59 @@ class JsonLinesFile:
 
 
 def parse_json_line(line: str) -> Any:
-    """The JSON value of one line, or the RecordError that rejects it."""
+    """The JSON value of one line, or the RecordError that rejects it (:mod:`ledger.safety`:
+    not JSON, nested too deeply, a key repeated)."""
     try:
-        return json.loads(line)
-    except json.JSONDecodeError as error:
-        return RecordError("not_json", f"line: not JSON ({error.msg})")
+        return safety.loads(line)
+    except RecordError as error:
+        return error
 
 
 def _csv_lines(name: str, text: str) -> Iterator[Line]:
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "type" not in reader.fieldnames:
+    try:
+        header = reader.fieldnames
+    except csv.Error as error:
+        raise UnreadableInput(f"{name}: the header row is not CSV ({error})") from None
+    if not header or "type" not in header:
         raise UnreadableInput(f"{name}: a CSV file needs a header row with a 'type' column")
-    for row in reader:
-        if None in row:
-            data: Any = RecordError("invalid_field", "line: more cells than header columns")
+    repeated = sorted({column for column in header if header.count(column) > 1})
+    if repeated:
+        raise UnreadableInput(f"{name}: the header row names {safety.printable(repeated[0])!r} "
+                              "more than once")
+    while True:
+        last = reader.line_num
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield Line(name, last + 1, "", RecordError("not_csv", f"line: not CSV ({error})"))
+            continue
+        yield Line(name, reader.line_num, _csv_text(row), _csv_record(row))
+
+
+def _csv_record(row: dict[Any, Any]) -> Any:
+    """A CSV row's record, or the RecordError that rejects it."""
+    extra = row.get(None)
+    if extra is not None:
+        return RecordError("extra_cells", f"line: {len(extra)} more cell(s) than the header "
+                                          "has columns")
+    try:
+        return from_csv_row(row, parse=safety.parse_value)
+    except RecordError as error:
+        return error
+
+
+def _csv_text(row: dict[Any, Any]) -> str:
+    """The row's cells again, for the rejects file."""
+    cells: list[str] = []
+    for key, value in row.items():
+        if key is None:
+            cells += [str(cell) for cell in value]
         else:
-            data = from_csv_row(row)
-        yield Line(name, reader.line_num, ",".join(c or "" for c in row.values()), data)
+            cells.append(value or "")
+    return ",".join(cells)
 
 
 # A line whose record has a valid shape, with what appending it takes: the record, its digest
@@ -221,6 +258,7 @@ def shape(data: Any, encoder: RecordEventEncoder) -> Shaped | Refused:
         return Refused(None, data)
     try:
         record = validate_record(data)
+        safety.check_strings(record.__dict__)
     except RecordError as error:
         source_id = data.get("source_id") if isinstance(data, dict) else None
         return Refused(source_id if isinstance(source_id, str) else None, error)
@@ -364,6 +402,24 @@ class _Stream:
     version: int
 
 
+def check_regular_file(path: Path) -> None:
+    """Raise :class:`UnreadableInput` unless ``path`` is a regular file, naming what it is."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UnreadableInput(f"{path}: no such file") from None
+    except OSError as error:
+        raise UnreadableInput(f"{path}: cannot read ({error.strerror or error})") from None
+    if stat.S_ISDIR(mode):
+        raise UnreadableInput(f"{path}: is a directory, not a file of records (name the files "
+                              "in it)")
+    if not stat.S_ISREG(mode):
+        kind = ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+                "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise UnreadableInput(f"{path}: is {kind}, not a regular file of records")
+
+
 class Importer:
     """Checks records against the ledger and appends them in atomic batches."""
 
@@ -380,8 +436,7 @@ class Importer:
 
     def run(self, paths: list[Path], progress: Callable[[int], None] | None = None) -> ImportReport:
         for path in paths:
-            if not path.is_file():
-                raise UnreadableInput(f"{path}: no such file")
+            check_regular_file(path)
         paths_order = {str(path): n for n, path in enumerate(paths)}
         with cycle_collection_paused():
             for path in paths:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, print_json
-from ledger.importer import Importer, UnreadableInput
+from ledger.importer import ImportContention, Importer, UnreadableInput
 from ledger.safety import printable
 
 
@@ -36,7 +36,7 @@ def import_records(
 
     try:
         report = importer.run(list(files), progress=progress)
-    except UnreadableInput as error:
+    except (UnreadableInput, ImportContention) as error:
         fail(str(error))
     if sys.stderr.isatty() and total[0]:
         sys.stderr.write("\n")

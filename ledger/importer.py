@@ -21,9 +21,11 @@ import io
 import multiprocessing
 import os
 import pickle
+import random
 import signal
 import stat
 import threading
+import time
 from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,6 +41,7 @@ from eventsourcing.persistence import StoredEvent
 from ledger import safety
 from ledger.encoding import RecordEventEncoder
 from ledger.events import RECORD_EVENTS, ClientImportState, client_stream_id
+from ledger.failures import lost_race
 from ledger.memory import cycle_collection_paused
 from ledger.records import (
     RecordError,
@@ -51,6 +54,7 @@ from ledger.records import (
 from ledger.store import Ledger
 
 BATCH_SIZE = 5000
+RETRIES = 20  # tries of a batch that keeps losing races to another writer
 PARALLEL_FROM_LINES = 20_000  # JSON Lines files longer than this are shaped by workers
 
 
@@ -346,6 +350,31 @@ def _serve_shapes(lines: JsonLinesFile, encoder: RecordEventEncoder,
         os.close(descriptor)
 
 
+class BatchLost(Exception):
+    """A batch whose transaction lost a race with another writer (another import stored one of
+    its records, or the next event of one of its clients, first): nothing of it was written."""
+
+
+class ImportContention(Exception):
+    """A batch that kept losing races: the import stops, keeping every batch committed."""
+
+
+def append_batch(ledger: Ledger, events: list[StoredEvent],
+                 index_rows: list[tuple[str, str, str]],
+                 written: Callable[[], None] | None = None) -> None:
+    """:meth:`Ledger.append_batch`, raising :class:`BatchLost` for a lost race.
+
+    The index rows go in sorted, so that two imports inserting the same ids take their row
+    locks in the same order (PostgreSQL would otherwise end one of them as a deadlock).
+    """
+    try:
+        ledger.append_batch(events, sorted(index_rows), written=written)
+    except Exception as error:
+        if lost_race(error):
+            raise BatchLost() from error
+        raise
+
+
 class BatchAppender:
     """Appends each batch in a thread of its own, and lets the importer go on once the rows are
     written: the commit, waiting for the disk, overlaps the checks of the next batch.
@@ -382,7 +411,7 @@ class BatchAppender:
     def _append(self, events: list[StoredEvent], index_rows: list[tuple[str, str, str]],
                 written: threading.Event) -> None:
         try:
-            self._ledger.append_batch(events, index_rows, written=written.set)
+            append_batch(self._ledger, events, index_rows, written=written.set)
         finally:
             written.set()
 
@@ -433,6 +462,8 @@ class Importer:
         self.seen: dict[str, tuple[str, str]] = {}
         self.seen_before: dict[str, tuple[str, str]] = {}
         self.report = ImportReport()
+        # The batches checked but not yet known committed, with the report as it was before
+        self._unsettled: list[tuple[list[Any], tuple[int, int, int]]] = []
 
     def run(self, paths: list[Path], progress: Callable[[int], None] | None = None) -> ImportReport:
         for path in paths:
@@ -454,13 +485,70 @@ class Importer:
                 lines = self._shaped_json_lines(JsonLinesFile(path), stack)
             appender = stack.enter_context(BatchAppender(self.ledger))
             for batch in _batches(lines, self.batch_size):
-                events, index_rows = self._check_batch(str(path), batch)
-                if events:
-                    appender.append(events, index_rows)
-                    # Every batch before this one is committed now; this one may not be yet.
-                    self.seen_before, self.seen = self.seen, {}
+                self._check_and_append(str(path), batch, appender)
                 if progress:
                     progress(len(batch))
+            try:
+                appender.wait()
+            except BatchLost:
+                self._append_again(str(path))
+            self._unsettled.clear()
+
+    def _check_and_append(self, file: str, batch: list[tuple[int, str, Shaped | Refused]],
+                          appender: BatchAppender) -> None:
+        """Check a batch and hand it to the appender. A batch is unsettled until the one after
+        it is appended (its commit may still fail); a batch that lost a race is checked again
+        with every unsettled batch after it (they were checked against it), and appended."""
+        self._unsettled.append((batch, self._mark()))
+        events, index_rows = self._check_batch(file, batch)
+        if not events:
+            return
+        try:
+            appender.wait()  # the batch before is committed, or it lost a race
+            del self._unsettled[:-1]
+            appender.append(events, index_rows)
+        except BatchLost:
+            self._append_again(file)
+            return
+        # Every batch before this one is committed now; this one may not be yet.
+        self.seen_before, self.seen = self.seen, {}
+
+    def _append_again(self, file: str) -> None:
+        """Check the unsettled batches again against the ledger as it is now, and append
+        them one at a time, each retried while it loses races (RETRIES times at most)."""
+        batches = [batch for batch, _ in self._unsettled]
+        self._restore(self._unsettled[0][1])
+        self._unsettled.clear()
+        for batch in batches:
+            for attempt in range(1, RETRIES + 1):
+                mark = self._mark()
+                self._forget()
+                events, index_rows = self._check_batch(file, batch)
+                try:
+                    if events:
+                        append_batch(self.ledger, events, index_rows)
+                    break
+                except BatchLost:
+                    self._restore(mark)
+                    if attempt == RETRIES:
+                        raise ImportContention(
+                            f"{file}: another writer kept storing records of the same clients "
+                            f"({RETRIES} tries); every batch before line {batch[0][0]} is "
+                            "stored: import the file again to complete it") from None
+                    time.sleep(random.uniform(0.01, 0.05) * attempt)
+        self._forget()
+
+    def _mark(self) -> tuple[int, int, int]:
+        return self.report.accepted, self.report.duplicates, len(self.report.rejects)
+
+    def _restore(self, mark: tuple[int, int, int]) -> None:
+        self.report.accepted, self.report.duplicates, rejects = mark
+        del self.report.rejects[rejects:]
+
+    def _forget(self) -> None:
+        """Drop what this import knows of the ledger: read it again from the database."""
+        self.clients.clear()
+        self.seen, self.seen_before = {}, {}
 
     def _shaped_json_lines(self, lines: JsonLinesFile, stack: ExitStack,
                            ) -> Iterator[tuple[int, str, Shaped | Refused]]:

@@ -142,10 +142,10 @@ def _check_text(name: str, value: str) -> None:
             raise RecordError("surrounding_whitespace",
                               f"{name}: {printable(value)!r} begins or ends with whitespace")
         return
-    for character in value:
-        _check_character(name, character, is_id)
     if not value.strip():
         raise RecordError("blank_value", f"{name}: only whitespace")
+    for character in value:
+        _check_character(name, character, is_id)
     if is_id and value.strip() != value:
         raise RecordError("surrounding_whitespace",
                           f"{name}: {printable(value)!r} begins or ends with whitespace")

@@ -44,7 +44,7 @@ def import_records(
         _write_rejects(rejects, report.rejects)
     if as_json:
         print_json({"accepted": report.accepted, "duplicates": report.duplicates,
-                    "rejected": report.rejected,
+                    "rejected": report.rejected, "retried": report.retried,
                     "rejects": [{"line": r.line, "source_id": r.source_id, "reason": r.reason,
                                  "code": r.code, "file": r.file} for r in report.rejects]})
     else:

@@ -80,6 +80,7 @@ class Reject:
 class ImportReport:
     accepted: int = 0
     duplicates: int = 0
+    retried: int = 0  # batches checked again after losing a race with another writer
     rejects: list[Reject] = field(default_factory=list)
 
     @property
@@ -518,6 +519,7 @@ class Importer:
         them one at a time, each retried while it loses races (RETRIES times at most)."""
         batches = [batch for batch, _ in self._unsettled]
         self._restore(self._unsettled[0][1])
+        self.report.retried += len(batches)
         self._unsettled.clear()
         for batch in batches:
             for attempt in range(1, RETRIES + 1):
@@ -530,6 +532,7 @@ class Importer:
                     break
                 except BatchLost:
                     self._restore(mark)
+                    self.report.retried += 1
                     if attempt == RETRIES:
                         raise ImportContention(
                             f"{file}: another writer kept storing records of the same clients "

@@ -98,7 +98,8 @@ def loads(text: str, what: str = "line") -> Any:
 def parse_value(text: str, what: str = "line") -> Any:
     """As :func:`loads`, but text that is not JSON raises ``json.JSONDecodeError`` (a CSV cell
     that is not JSON is kept as text, for its field's check to name)."""
-    if nesting_depth(text) > MAX_DEPTH:
+    braces = text.count("{")
+    if braces + text.count("[") > MAX_DEPTH and nesting_depth(text) > MAX_DEPTH:
         raise RecordError("too_deep", f"{what}: nested more than {MAX_DEPTH} levels deep")
     try:
         value = json.loads(text)
@@ -108,8 +109,14 @@ def parse_value(text: str, what: str = "line") -> Any:
         raise json.JSONDecodeError(str(error)[:80], text, 0) from None
     # Every key in the text is followed by a colon; when there are no more colons than keys
     # parsed, no key was given twice. Otherwise (a colon inside a string, or a repeated key)
-    # parse again, pair by pair.
-    if type(value) in (dict, list) and text.count(":") > _keys(value):
+    # parse again, pair by pair. With one brace in the text, the only object is the value.
+    if type(value) is dict and braces == 1:
+        keys = len(value)
+    elif type(value) is dict or type(value) is list:
+        keys = _keys(value)
+    else:
+        return value
+    if text.count(":") > keys:
         value = json.loads(text, object_pairs_hook=_unique_pairs)
     return value
 
@@ -126,6 +133,9 @@ def printable(text: str, limit: int = 60) -> str:
 
 def check_strings(fields: dict[str, Any]) -> None:
     """Raise :class:`RecordError` for the first text value a source system would not mean."""
+    joined = "".join([value for value in fields.values() if type(value) is str])
+    if joined.isascii() and joined.isprintable() and " " not in joined:
+        return  # no control, no invisible character, no whitespace to pad or blank a value
     for name, value in fields.items():
         if type(value) is str:
             _check_text(name, value)

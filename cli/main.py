@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> None:
         _die("interrupted")
     except KeyboardInterrupt:
         _die("interrupted; every batch committed before the interruption is kept")
+    except BrokenPipeError:  # the reader went away (``pbr outcomes | head``): nothing to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
     except Exception as error:  # noqa: BLE001 - the one place every other error ends
         _unexpected(error)
     sys.exit(result if isinstance(result, int) else 0)

@@ -17,3 +17,25 @@ def test_mutated_lines_and_rulesets_never_break_the_ledger(db_url, tmp_path):
     assert figures["rulesets_published"] > 10 and figures["rulesets_refused"] > 10
     # pbr verify runs whenever the installation has it, and must then say the ledger holds
     assert (figures["verify_exit"] == 0) if verify_available() else figures["verify_exit"] is None
+
+
+def test_the_fuzz_runs_pbr_verify_when_the_installation_has_it(tmp_path, monkeypatch):
+    import typer
+
+    from cli.main import app
+
+    calls = []
+
+    def verify(db: str = typer.Option(None, "--db")) -> None:
+        calls.append(db)
+        raise typer.Exit(1)  # a ledger that does not verify
+    app.command("verify")(verify)
+    try:
+        assert verify_available()
+        figures = fuzz(f"sqlite:///{tmp_path / 'pbr.db'}", seed=SEED, lines=16, rulesets=1,
+                       folder=tmp_path)
+    finally:
+        app.registered_commands.pop()
+    assert calls and figures["verify_exit"] == 1
+    assert "pbr verify exit 1" in failures(figures)
+    assert not verify_available()

@@ -332,6 +332,8 @@ def _serve_shapes(lines: JsonLinesFile, encoder: RecordEventEncoder,
                   pipes: list[tuple[Connection, Connection]], own: int) -> None:
     """A shaping worker: shape each range of lines asked for, until the importer has gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the importer stops its workers itself
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # and terminating one ends it, whatever
+    # handler the importer's process had
     for n, (importer_end, worker_end) in enumerate(pipes):
         importer_end.close()  # so that the importer's end closing is seen here
         if n != own:

@@ -20,6 +20,7 @@ import gc
 import marshal
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -248,7 +249,7 @@ class Projection:
         _inherited.clear()
         _inherited.update(url=self.datastore.engine.url.render_as_string(hide_password=False),
                           decoder=self.decoder)
-        return multiprocessing.get_context("fork").Pool(workers)
+        return multiprocessing.get_context("fork").Pool(workers, initializer=_default_signals)
 
     def _derive_shards(self, shards: list[tuple[UUID, UUID | None]], head: int, as_of: date,
                        rulesets: list[Ruleset], keep_histories: bool, pool: Any,
@@ -504,6 +505,12 @@ def _derive_shard_with(read: Callable[[UUID, UUID | None, int], Iterator[tuple]]
 
 
 _inherited: dict[str, Any] = {}  # what a forked rebuild worker takes from its parent
+
+
+def _default_signals() -> None:
+    """A rebuild worker dies when terminated, whatever handler its parent had installed (a
+    worker that caught SIGTERM would leave the pool, and the rebuild, waiting for it)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _derive_shard_in_worker(job: tuple) -> tuple[bytes, int, list[History]]:

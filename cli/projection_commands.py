@@ -6,8 +6,6 @@ import io
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Annotated, Any, TextIO
 
@@ -98,7 +96,8 @@ def follow(
         fail(str(missing))
     typer.echo(f"following from position {position}", err=True)
     deadline = None if seconds is None else time.monotonic() + seconds
-    with _stop_on_terminate() as stop, ledger.recorder.subscribe(gt=position) as subscription:
+    stop = _stop_on_terminate()
+    with ledger.recorder.subscribe(gt=position) as subscription:
         _follow(projection, subscription, deadline, stop)
     stopped = projection.position()
     typer.echo(f"stopped at position {stopped}", err=True)
@@ -125,23 +124,15 @@ def _follow(projection: Projection, subscription: Any, deadline: float | None,
             typer.echo(f"applied through position {position}", err=True)
 
 
-@contextmanager
-def _stop_on_terminate() -> Iterator[dict[str, bool]]:
-    """SIGTERM and SIGINT ask the follow to stop, while it runs; the handlers before are put
-    back after (a process that forks later — a rebuild's workers — must not inherit them, or
-    its workers would ignore being terminated)."""
+def _stop_on_terminate() -> dict[str, bool]:
     stop = {"now": False}
 
     def handler(*_: Any) -> None:
         stop["now"] = True
 
-    before = {number: signal.signal(number, handler)
-              for number in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for number, previous in before.items():
-            signal.signal(number, previous)
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
 
 
 def _status_json(current: Any) -> dict[str, Any]:

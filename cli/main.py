@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -23,6 +24,10 @@ from cli import (
 )
 from cli.common import UsageProblem
 from ledger.failures import storage_problem
+
+# The PostgreSQL driver logs a warning when it cleans up after a failed batch insert (a batch
+# that lost a race, which the importer retries); people see the command's own one line only.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 # typer runs on click; recent releases carry their own copy of it, older ones import it.
 click = getattr(typer.main, "_click", None) or typer.main.click  # type: ignore[attr-defined]

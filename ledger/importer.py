@@ -29,7 +29,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -51,7 +51,7 @@ from ledger.records import (
     own_dates,
     validate_record,
 )
-from ledger.store import Ledger
+from ledger.store import Ledger, begin_with_ddl
 
 BATCH_SIZE = 5000
 RETRIES = 20  # tries of a batch that keeps losing races to another writer
@@ -353,6 +353,25 @@ def _serve_shapes(lines: JsonLinesFile, encoder: RecordEventEncoder,
         os.close(descriptor)
 
 
+@contextmanager
+def one_snapshot(ledger: Ledger) -> Iterator[None]:
+    """The reads inside see the ledger in one state, even while another import commits.
+
+    A batch's ``source_id``s and its clients' streams are read by two queries; read in two
+    states, a record another import committed between them would be found in its client's
+    stream but not in the index, and be rejected (``already_registered``) instead of counted
+    a duplicate. One PostgreSQL transaction at REPEATABLE READ, or one SQLite read
+    transaction (its snapshot is taken at the first read), holds both.
+    """
+    with ledger.datastore.transaction(commit=False) as session:
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        else:
+            begin_with_ddl(connection)  # an explicit BEGIN: the driver would not open one
+        yield
+
+
 class BatchLost(Exception):
     """A batch whose transaction lost a race with another writer (another import stored one of
     its records, or the next event of one of its clients, first): nothing of it was written."""
@@ -571,8 +590,9 @@ class Importer:
                      ) -> tuple[list[StoredEvent], list[tuple[str, str, str]]]:
         """Check a batch's lines in order; its events (stream by stream) and index rows."""
         records = [result[0] for _, _, result in lines if not isinstance(result, Refused)]
-        known = self.ledger.known_source_ids(record.source_id for record in records)
-        self._load_clients(record.client for record in records)
+        with one_snapshot(self.ledger):
+            known = self.ledger.known_source_ids(record.source_id for record in records)
+            self._load_clients(record.client for record in records)
         streams: dict[str, list[StoredEvent]] = {}
         index_rows: list[tuple[str, str, str]] = []
         for number, text, result in lines:

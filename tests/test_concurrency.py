@@ -75,3 +75,26 @@ def test_a_run_recorded_while_another_was_computed_is_refused(db_url, tmp_path):
         save_run(ledger, mine)
     assert refused.value.code == RUN_TAKEN_CONCURRENTLY
     ledger.close()
+
+
+def test_a_record_committed_between_the_two_reads_of_a_batch_is_a_duplicate_not_a_rejection(
+        db_url, tmp_path, monkeypatch):
+    import threading
+
+    mine = client_records(tmp_path / "mine.jsonl", range(100))
+    theirs = client_records(tmp_path / "theirs.jsonl", range(100))
+    original = Ledger.load_clients
+    other: list = []
+
+    def another_import_first(self, clients):
+        if not other:  # after this import read the index, before it reads the streams
+            other.append(None)
+            worker = threading.Thread(target=lambda: other.append(_import(db_url, theirs)))
+            worker.start()
+            worker.join()
+        return original(self, clients)
+    monkeypatch.setattr(Ledger, "load_clients", another_import_first)
+    report = _import(db_url, mine)
+    assert report.rejected == other[1].rejected == 0
+    assert (report.accepted, report.duplicates) == (0, 200)
+    assert other[1].accepted == 200

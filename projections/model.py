@@ -30,6 +30,7 @@ from ledger.events import (
     TopRecorded,
     TreatmentStarted,
 )
+from projections.values import quick_init
 
 
 class Status(StrEnum):
@@ -39,6 +40,7 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Citation:
     """A record a result rests on: its ``source_id``, its own date and what it showed; and,
@@ -173,6 +175,7 @@ def previous_discharge(journeys: Iterable[Journey], journey: Journey) -> Journey
     return max(ended, key=lambda j: (j.discharged_on, j.started_on, j.journey), default=None)
 
 
+@quick_init
 @dataclass(frozen=True)
 class InstalmentFinding:
     """One instalment of an outcome paid in instalments, as a rule finds it (before cycles)."""
@@ -184,6 +187,7 @@ class InstalmentFinding:
     explanation: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class Finding:
     """What a rule finds for one journey: a status, its evidence date and why.
@@ -201,6 +205,7 @@ class Finding:
     instalments: tuple[InstalmentFinding, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True)
 class InstalmentResult:
     n: int
@@ -212,6 +217,7 @@ class InstalmentResult:
     explanation: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class OutcomeResult:
     """An outcome of a journey (or of a cohort) as of E, known on K: CONTRACT.md's JSON row."""

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from functools import cached_property
 
 from ledger.events import (
     BenefitsEnded,
@@ -30,7 +29,7 @@ from ledger.events import (
     TopRecorded,
     TreatmentStarted,
 )
-from projections.values import quick_init
+from projections.values import once, quick_init
 
 
 class Status(StrEnum):
@@ -71,19 +70,19 @@ class Journey:
     tops: tuple[TopRecorded, ...]
     discharge: Discharged | Died | None
 
-    @cached_property
+    @once
     def substances(self) -> frozenset[str]:
         return frozenset(self.start.substances)
 
-    @property
+    @once
     def lasars_band(self) -> int | None:
         return self.start.lasars_band
 
-    @property
+    @once
     def discharged_on(self) -> date | None:
         return None if self.discharge is None else self.discharge.on
 
-    @property
+    @once
     def discharge_reason(self) -> str | None:
         if self.discharge is None:
             return None
@@ -97,7 +96,7 @@ class Journey:
         """The journey's TOPs of one stage, in date order (source id breaks a tie)."""
         return self._by_stage.get(stage, ())
 
-    @cached_property
+    @once
     def _by_stage(self) -> dict[str, tuple[TopRecorded, ...]]:
         """The journey's TOPs by stage, sorted once: every outcome asks for them."""
         stages: dict[str, list[TopRecorded]] = {}

@@ -12,7 +12,7 @@ field still raises :class:`dataclasses.FrozenInstanceError`.
 from __future__ import annotations
 
 from dataclasses import MISSING, fields
-from typing import TypeVar
+from typing import Any, TypeVar
 
 Value = TypeVar("Value", bound=type)
 
@@ -35,3 +35,26 @@ def quick_init(cls: Value) -> Value:
     init.__doc__ = cls.__init__.__doc__
     cls.__init__ = init  # type: ignore[misc]
     return cls
+
+
+class once:  # noqa: N801 (used as a decorator, like functools.cached_property)
+    """A value worked out from an instance on first use and kept in its ``__dict__``.
+
+    :func:`functools.cached_property` without the lock Python 3.11 takes on every first use
+    (a journey's few derived values are asked for once per journey, thousands of times a second;
+    the derivation is single-threaded). Works on frozen dataclasses, which keep a ``__dict__``.
+    """
+
+    def __init__(self, compute: Any) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value

@@ -33,6 +33,8 @@ def known_records(events: Iterable[RecordEvent], known_on: date) -> tuple[list[R
     """The records received on or before K, less those retracted by then; and the retracted."""
     received = [event for event in events if event.received_on <= known_on]
     retracted_ids = {event.retracts for event in received if isinstance(event, Correction)}
+    if not retracted_ids:  # most clients: nothing corrected
+        return received, []
     kept = [e for e in received
             if e.source_id not in retracted_ids and not isinstance(e, Correction)]
     retracted = [e for e in received if e.source_id in retracted_ids]
@@ -48,6 +50,7 @@ _KINDS: tuple[tuple[type, str], ...] = (
     (BenefitsEnded, "benefits_ended"), (BenefitsStarted, "benefits_started"),
 )
 _KIND_OF: dict[type, str | None] = {}
+_NONE: dict[str, tuple] = {name: () for _, name in _KINDS}
 
 
 def _kind(cls: type) -> str | None:
@@ -64,7 +67,7 @@ def build_history(events: Iterable[RecordEvent], known_on: date, as_of: date) ->
     then put in date order (source id breaks a tie), leaving out facts dated after E.
     """
     kept, retracted = known_records(events, known_on)
-    facts: dict[str, list[tuple[tuple[date, str], RecordEvent]]] = {n: [] for _, n in _KINDS}
+    facts: dict[str, list[tuple[tuple[date, str], RecordEvent]]] = {}
     for event in kept:
         kind = _kind(type(event))
         if kind is None:
@@ -73,10 +76,11 @@ def build_history(events: Iterable[RecordEvent], known_on: date, as_of: date) ->
                else event.disposal_on if kind == "offences"  # proven as of E by its disposal
                else event.on, event.source_id)
         if kind == "registrations" or key[0] <= as_of:
-            facts[kind].append((key, event))
-    if not facts["registrations"]:
+            facts.setdefault(kind, []).append((key, event))
+    if "registrations" not in facts:
         return None
-    of = {name: tuple(e for _, e in sorted(pairs, key=_key)) for name, pairs in facts.items()}
+    of = {**_NONE, **{name: tuple([e for _, e in sorted(pairs, key=_key)])
+                      for name, pairs in facts.items()}}
     registration = of["registrations"][0]
     died = of["deaths"][0] if of["deaths"] else None
     journeys = _journeys(registration, of["starts"], of["discharges"], of["tops"], died)

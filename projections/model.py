@@ -75,6 +75,12 @@ class Journey:
         return frozenset(self.start.substances)
 
     @once
+    def start_citation(self) -> Citation:
+        """The journey's ``treatment_started`` record as the treatment outcomes cite it."""
+        return Citation(self.start.source_id, self.started_on,
+                        f"treatment started with {', '.join(sorted(self.substances))}")
+
+    @once
     def lasars_band(self) -> int | None:
         return self.start.lasars_band
 

@@ -20,6 +20,7 @@ from projections.values import quick_init
 
 # RULES.md §2 (draft, footnote 3): the disposals that make a proven offence; PND and cannabis
 # warnings are recorded but never count.
+ONE_DAY = timedelta(days=1)
 COUNTING_DISPOSALS = frozenset({
     "caution", "reprimand", "warning", "custody", "suspended_sentence", "community_sentence",
     "fine", "discharge",
@@ -165,7 +166,7 @@ def _limit_on(journey: Journey, params: Offending, as_of: date) -> date | None:
 
 
 def _window_text(start: date, window: Duration) -> str:
-    return f"{start} to {window.after(start) - timedelta(days=1)}"
+    return f"{start} to {window.after(start) - ONE_DAY}"
 
 
 def _offence_text(offence: ProvenOffence | ClockStart) -> str:
@@ -307,6 +308,10 @@ def _beyond_limit(base: _Base, starts: list[ClockStart]) -> Clock:
 
 def clock_citations(clock: Clock) -> tuple[Citation, ...]:
     """3.2 offending_final: the records the clock rests on (journey start, offences, releases)."""
+    first = clock.starts[0] if len(clock.starts) == 1 and not clock.citations else None
+    if first is not None and first.cause == "journey_start" and first.offence and first.on \
+            and not first.release:  # the clock never restarted: only its journey start
+        return (Citation(first.offence, first.on, "treatment started: clock start"),)
     cited: list[Citation] = []
     for start in clock.starts:
         if start.cause == "journey_start" and start.offence and start.on:

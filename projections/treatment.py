@@ -36,8 +36,7 @@ def _top_cite(top: TopRecorded, what: str) -> Citation:
 
 
 def _start_cite(journey: Journey) -> Citation:
-    return Citation(journey.start.source_id, journey.started_on,
-                    f"treatment started with {', '.join(sorted(journey.substances))}")
+    return journey.start_citation
 
 
 def _end_cite(journey: Journey) -> Citation:

@@ -213,7 +213,7 @@ def derive_history(history: History, rulesets: Sequence[Ruleset]) -> ClientOutco
         _initial_alternatives(drafts)
     unruled = tuple(Unruled(history.client, j.journey, j.started_on)
                     for j in history.journeys if governing[j.journey] is None)
-    return ClientOutcomes(history.client, tuple(_result(history, d) for d in drafts), unruled)
+    return ClientOutcomes(history.client, tuple([_result(history, d) for d in drafts]), unruled)
 
 
 def _under_18(history: History, journey: Journey) -> Finding | None:
@@ -367,32 +367,30 @@ def _amount(draft: Draft) -> Decimal:
 
 def _result(history: History, draft: Draft) -> OutcomeResult:
     journey, terms, priced = draft.journey, draft.terms, draft.priced
-    amount = priced.amount(terms, journey.lasars_band)
     if not draft.finding.instalments:
         unit = draft.units[0]
         status = unit.status
         evidence_on = payable_on = paid = None
         if status is Status.ACHIEVED:
             evidence_on, payable_on = unit.evidence_on, terms.lag.after(unit.evidence_on)
-            paid = max(ZERO, amount - draft.deduction)
+            paid = max(ZERO, priced.amount(terms, journey.lasars_band) - draft.deduction)
+        # Positional (in OutcomeResult's field order): a rebuild makes millions of these, and
+        # seventeen keywords cost more to bind than the value costs to make.
         return OutcomeResult(
-            client=history.client, journey=journey.journey, outcome=terms.outcome,
-            option=terms.option, status=status, evidence_on=evidence_on, payable_on=payable_on,
-            amount=paid, reason=unit.reason, explanation=unit.explanation, ruleset=priced.id,
-            provider=journey.provider, site=history.site, citations=draft.finding.citations,
-            cycle=draft.cycle)
-    shares = priced.shares(amount, len(draft.units))
+            history.client, journey.journey, terms.outcome, terms.option,
+            status, evidence_on, payable_on, paid, unit.reason, unit.explanation,
+            priced.id, journey.provider, history.site, draft.finding.citations,
+            None, None, draft.cycle)  # no instalments, not a cohort's; its cycle
+    shares = priced.shares(priced.amount(terms, journey.lasars_band), len(draft.units))
     instalments = tuple(_instalment(unit, share, terms.lag) for unit, share in
                         zip(draft.units, shares, strict=True))
     status, evidence_on, payable_on, total, reason, explanation = _roll_up(instalments,
                                                                            draft.finding)
     return OutcomeResult(
-        client=history.client, journey=journey.journey, outcome=terms.outcome,
-        option=terms.option, status=status,
-        evidence_on=evidence_on, payable_on=payable_on, amount=total, reason=reason,
-        explanation=explanation, ruleset=priced.id, provider=journey.provider,
-        site=history.site, citations=draft.finding.citations, instalments=instalments,
-        cycle=draft.cycle)
+        history.client, journey.journey, terms.outcome, terms.option,
+        status, evidence_on, payable_on, total, reason, explanation,
+        priced.id, journey.provider, history.site, draft.finding.citations,
+        instalments, None, draft.cycle)  # not a cohort's; its cycle
 
 
 def _instalment(unit: Unit, share: Decimal, lag: Duration) -> InstalmentResult:

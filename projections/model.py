@@ -81,6 +81,14 @@ class Journey:
                         f"treatment started with {', '.join(sorted(self.substances))}")
 
     @once
+    def end_citation(self) -> Citation | None:
+        """The record that ended the journey (its discharge, or the death that closed it)."""
+        if self.discharge is None:
+            return None
+        return Citation(self.discharge.source_id, self.discharge.on,
+                        f"journey ended: {self.discharge_reason}")
+
+    @once
     def lasars_band(self) -> int | None:
         return self.start.lasars_band
 

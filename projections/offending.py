@@ -207,6 +207,8 @@ def _offending_clock(history: History, journey: Journey, params: Offending,
     starts = [ClockStart(on=journey.started_on, cause="journey_start",
                          offence=journey.start.source_id)]
     base = _Base(_outcome_name(params), journey.journey, params.window, limit_on)
+    if not offences:  # most journeys: the clock runs from the journey start, untouched
+        return _running(base, starts, as_of)
     while True:
         current = starts[-1].on
         assert current is not None

@@ -40,9 +40,8 @@ def _start_cite(journey: Journey) -> Citation:
 
 
 def _end_cite(journey: Journey) -> Citation:
-    assert journey.discharge is not None
-    return Citation(journey.discharge.source_id, journey.discharge.on,
-                    f"journey ended: {journey.discharge_reason}")
+    assert journey.end_citation is not None
+    return journey.end_citation
 
 
 def _pending(reason: str, text: str, *cites: Citation) -> Finding:

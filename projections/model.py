@@ -51,6 +51,7 @@ class Citation:
     received_on: date | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Journey:
     """A treatment journey (RULES.md §2) as known on K and as of E.
@@ -119,6 +120,7 @@ class Journey:
         return {stage: tuple(tops) for stage, tops in stages.items()}
 
 
+@quick_init
 @dataclass(frozen=True)
 class History:
     """One client's facts, as known on ``known_on`` and as of ``as_of`` (RULES.md §2, §4, §5).

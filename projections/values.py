@@ -18,16 +18,24 @@ Value = TypeVar("Value", bound=type)
 
 
 def quick_init(cls: Value) -> Value:
-    """``cls`` (a frozen dataclass of plain fields) with the quick ``__init__``."""
+    """``cls`` (a frozen dataclass of plain fields) with the quick ``__init__``.
+
+    A field may instead be left out of ``__init__`` with a ``default_factory`` (a cache).
+    """
     every = fields(cls)
+    given = [f for f in every if f.init]
+    made = [f for f in every if not f.init]
     if not (cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
-            and all(f.init and f.default_factory is MISSING for f in every)
+            and all(f.default_factory is MISSING for f in given)
+            and all(f.default_factory is not MISSING for f in made)
             and not hasattr(cls, "__post_init__") and "__slots__" not in vars(cls)):
         raise TypeError(f"{cls.__name__}: quick_init takes a frozen dataclass of plain fields")
-    defaults = {f"default_{f.name}": f.default for f in every if f.default is not MISSING}
+    defaults = {f"default_{f.name}": f.default for f in given if f.default is not MISSING}
+    defaults.update({f"factory_{f.name}": f.default_factory for f in made})
     parameters = ", ".join(f.name if f.default is MISSING else f"{f.name}=default_{f.name}"
-                           for f in every)
-    assignments = "".join(f"    values[{f.name!r}] = {f.name}\n" for f in every)
+                           for f in given)
+    assignments = "".join(f"    values[{f.name!r}] = {f.name}\n" for f in given) + "".join(
+        f"    values[{f.name!r}] = factory_{f.name}()\n" for f in made)
     source = f"def __init__(self, {parameters}):\n    values = self.__dict__\n{assignments}"
     exec(source, defaults)  # as dataclasses itself writes __init__
     init = defaults["__init__"]

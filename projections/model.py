@@ -158,7 +158,8 @@ class History:
         """
         born = self.date_of_birth
         years = day.year - born.year
-        birthday = (born.month, min(born.day, monthrange(day.year, born.month)[1]))
+        birthday = (born.month, born.day if born.day <= 28  # every month has a 28th
+                    else min(born.day, monthrange(day.year, born.month)[1]))
         return years - ((day.month, day.day) < birthday)
 
     def next_journey(self, journey: Journey) -> Journey | None:

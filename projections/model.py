@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from operator import attrgetter
 
 from ledger.events import (
     BenefitsEnded,
@@ -30,6 +31,8 @@ from ledger.events import (
     TreatmentStarted,
 )
 from projections.values import once, quick_init
+
+_DATE_ORDER = attrgetter("on", "source_id")  # date order, the source id breaking a tie
 
 
 class Status(StrEnum):
@@ -115,7 +118,7 @@ class Journey:
     def _by_stage(self) -> dict[str, tuple[TopRecorded, ...]]:
         """The journey's TOPs by stage, sorted once: every outcome asks for them."""
         stages: dict[str, list[TopRecorded]] = {}
-        for top in sorted(self.tops, key=lambda t: (t.on, t.source_id)):
+        for top in sorted(self.tops, key=_DATE_ORDER):
             stages.setdefault(top.stage, []).append(top)
         return {stage: tuple(tops) for stage, tops in stages.items()}
 

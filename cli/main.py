@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+import traceback
+from pathlib import Path
 
 import typer
 import typer.main
@@ -22,6 +26,11 @@ from cli import (
     user_commands,
 )
 from cli.common import UsageProblem
+from ledger.failures import storage_problem
+
+# The PostgreSQL driver logs a warning when it cleans up after a failed batch insert (a batch
+# that lost a race, which the importer retries); people see the command's own one line only.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 # typer runs on click; recent releases carry their own copy of it, older ones import it.
 click = getattr(typer.main, "_click", None) or typer.main.click  # type: ignore[attr-defined]
@@ -71,12 +80,43 @@ def main(argv: list[str] | None = None) -> None:
         _die("interrupted")
     except KeyboardInterrupt:
         _die("interrupted; every batch committed before the interruption is kept")
+    except BrokenPipeError:  # the reader went away (``pbr outcomes | head``): nothing to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    except Exception as error:  # noqa: BLE001 - the one place every other error ends
+        _unexpected(error)
     sys.exit(result if isinstance(result, int) else 0)
 
 
-def _die(message: str) -> None:
+def _die(message: str, status: int = 2) -> None:
     sys.stderr.write(f"pbr: {message}\n")
-    sys.exit(2)
+    sys.exit(status)
+
+
+def _unexpected(error: Exception) -> None:
+    """A database that cannot be written is the user's to fix (exit 2); anything else is a
+    fault of the ledger (exit 3). Either way one line, naming no data: a driver's message can
+    quote a statement's values. ``PBR_DEBUG=1`` shows the traceback instead."""
+    if os.environ.get("PBR_DEBUG") == "1":
+        raise error
+    problem = storage_problem(error)
+    if problem is not None:
+        _die(f"{problem}; nothing of the unfinished transaction was written (what was "
+             "committed before it is kept whole)")
+    _die(f"unexpected error ({type(error).__name__} at {_where(error)}); nothing of the "
+         "unfinished transaction was written. Set PBR_DEBUG=1 to see the traceback", 3)
+
+
+def _where(error: BaseException) -> str:
+    """The innermost frame of the ledger's own code that the error passed through."""
+    root = Path(__file__).resolve().parent.parent
+    place = "?"
+    for frame, line in traceback.walk_tb(error.__traceback__):
+        path = Path(frame.f_code.co_filename).resolve()
+        if path.is_relative_to(root) and ".venv" not in path.parts:
+            place = f"{path.relative_to(root)}:{line}"
+    return place
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, print_json
-from ledger.importer import Importer, UnreadableInput
+from ledger.importer import ImportContention, Importer, UnreadableInput
+from ledger.safety import printable
 
 
 def import_records(
@@ -37,7 +38,7 @@ def import_records(
 
     try:
         report = importer.run(list(files), progress=progress)
-    except UnreadableInput as error:
+    except (UnreadableInput, ImportContention) as error:
         fail(str(error))
     if sys.stderr.isatty() and total[0]:
         sys.stderr.write("\n")
@@ -45,14 +46,16 @@ def import_records(
         _write_rejects(rejects, report.rejects)
     if as_json:
         print_json({"accepted": report.accepted, "duplicates": report.duplicates,
-                    "rejected": report.rejected,
+                    "rejected": report.rejected, "retried": report.retried,
                     "rejects": [{"line": r.line, "source_id": r.source_id, "reason": r.reason,
                                  "code": r.code, "file": r.file} for r in report.rejects]})
     else:
         typer.echo(f"accepted {report.accepted}, duplicates {report.duplicates}, "
                    f"rejected {report.rejected}")
         for reject in report.rejects[:50]:
-            typer.echo(f"  {reject.file}:{reject.line} {reject.source_id or '-'}: {reject.reason}")
+            source_id = printable(reject.source_id) if reject.source_id else "-"
+            typer.echo(f"  {reject.file}:{reject.line} {source_id}: {reject.reason} "
+                       f"({reject.code})")
         if report.rejected > 50:
             typer.echo(f"  … and {report.rejected - 50} more (use --rejects PATH or --json)")
     return 1 if report.rejected else 0

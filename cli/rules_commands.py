@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, print_json, table
+from ledger.importer import UnreadableInput, check_regular_file
 from ledger.rulesets import OPTIONS, RulesetError
 from ledger.store import RulesetConflict
 
@@ -23,6 +24,10 @@ def publish(
 ) -> None:
     """Validate and publish a ruleset (publishing the same content again does nothing)."""
     try:
+        check_regular_file(file)
+    except UnreadableInput as error:
+        fail(str(error))
+    try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         fail(f"{file}: cannot read ({getattr(error, 'strerror', None) or error})")
@@ -30,7 +35,7 @@ def publish(
     try:
         ruleset, published = ledger.publish_ruleset(text)
     except RulesetError as error:
-        fail(f"{file}: {error}")
+        fail(f"{file}: {error} ({error.code})")
     except RulesetConflict as error:
         fail(f"{file}: {error}")
     if as_json:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import ClassVar
 
 from dateutil.relativedelta import relativedelta
 
@@ -28,6 +29,16 @@ class Duration:
     count: int
     unit: str  # "d", "w" or "m"
 
+    # Days and weeks are a fixed step, worked out on first use and kept (the engine adds
+    # durations often); ``None`` for months, ``False`` while not yet worked out.
+    _step: ClassVar[timedelta | None | bool] = False
+
+    def _fixed_step(self) -> timedelta | None:
+        step = None if self.unit == "m" else timedelta(
+            days=self.count * (7 if self.unit == "w" else 1))
+        object.__setattr__(self, "_step", step)
+        return step
+
     @classmethod
     def parse(cls, text: str) -> Duration:
         match = _DURATION.match(text.strip()) if isinstance(text, str) else None
@@ -37,19 +48,17 @@ class Duration:
 
     def after(self, start: date) -> date:
         """``start + self`` by RULES.md §1."""
-        if self.unit == "m":
-            return _months_after(start, self.count)
-        if self.unit == "w":
-            return start + timedelta(days=7 * self.count)
-        return start + timedelta(days=self.count)
+        step = self._step
+        if step is False:
+            step = self._fixed_step()
+        return _months_after(start, self.count) if step is None else start + step
 
     def before(self, end: date) -> date:
         """``end - self`` (months clamp to the month's last day, as for ``after``)."""
-        if self.unit == "m":
-            return _months_after(end, -self.count)
-        if self.unit == "w":
-            return end - timedelta(days=7 * self.count)
-        return end - timedelta(days=self.count)
+        step = self._step
+        if step is False:
+            step = self._fixed_step()
+        return _months_after(end, -self.count) if step is None else end - step
 
     def __str__(self) -> str:
         return f"{self.count}{self.unit}"

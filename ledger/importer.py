@@ -18,16 +18,18 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 import multiprocessing
 import os
 import pickle
+import random
 import signal
+import stat
 import threading
+import time
 from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -36,8 +38,10 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
+from ledger import safety
 from ledger.encoding import RecordEventEncoder
 from ledger.events import RECORD_EVENTS, ClientImportState, client_stream_id
+from ledger.failures import lost_race
 from ledger.memory import cycle_collection_paused
 from ledger.records import (
     RecordError,
@@ -47,9 +51,10 @@ from ledger.records import (
     own_dates,
     validate_record,
 )
-from ledger.store import Ledger
+from ledger.store import Ledger, begin_with_ddl
 
 BATCH_SIZE = 5000
+RETRIES = 20  # tries of a batch that keeps losing races to another writer
 PARALLEL_FROM_LINES = 20_000  # JSON Lines files longer than this are shaped by workers
 
 
@@ -75,6 +80,7 @@ class Reject:
 class ImportReport:
     accepted: int = 0
     duplicates: int = 0
+    retried: int = 0  # batches checked again after losing a race with another writer
     rejects: list[Reject] = field(default_factory=list)
 
     @property
@@ -183,23 +189,59 @@ class JsonLinesFile:
 
 
 def parse_json_line(line: str) -> Any:
-    """The JSON value of one line, or the RecordError that rejects it."""
+    """The JSON value of one line, or the RecordError that rejects it (:mod:`ledger.safety`:
+    not JSON, nested too deeply, a key repeated)."""
     try:
-        return json.loads(line)
-    except json.JSONDecodeError as error:
-        return RecordError("not_json", f"line: not JSON ({error.msg})")
+        return safety.loads(line)
+    except RecordError as error:
+        return error
 
 
 def _csv_lines(name: str, text: str) -> Iterator[Line]:
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "type" not in reader.fieldnames:
+    try:
+        header = reader.fieldnames
+    except csv.Error as error:
+        raise UnreadableInput(f"{name}: the header row is not CSV ({error})") from None
+    if not header or "type" not in header:
         raise UnreadableInput(f"{name}: a CSV file needs a header row with a 'type' column")
-    for row in reader:
-        if None in row:
-            data: Any = RecordError("invalid_field", "line: more cells than header columns")
+    repeated = sorted({column for column in header if header.count(column) > 1})
+    if repeated:
+        raise UnreadableInput(f"{name}: the header row names {safety.printable(repeated[0])!r} "
+                              "more than once")
+    while True:
+        last = reader.line_num
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield Line(name, last + 1, "", RecordError("not_csv", f"line: not CSV ({error})"))
+            continue
+        yield Line(name, reader.line_num, _csv_text(row), _csv_record(row))
+
+
+def _csv_record(row: dict[Any, Any]) -> Any:
+    """A CSV row's record, or the RecordError that rejects it."""
+    extra = row.get(None)
+    if extra is not None:
+        return RecordError("extra_cells", f"line: {len(extra)} more cell(s) than the header "
+                                          "has columns")
+    try:
+        return from_csv_row(row, parse=safety.parse_value)
+    except RecordError as error:
+        return error
+
+
+def _csv_text(row: dict[Any, Any]) -> str:
+    """The row's cells again, for the rejects file."""
+    cells: list[str] = []
+    for key, value in row.items():
+        if key is None:
+            cells += [str(cell) for cell in value]
         else:
-            data = from_csv_row(row)
-        yield Line(name, reader.line_num, ",".join(c or "" for c in row.values()), data)
+            cells.append(value or "")
+    return ",".join(cells)
 
 
 # A line whose record has a valid shape, with what appending it takes: the record, its digest
@@ -221,6 +263,7 @@ def shape(data: Any, encoder: RecordEventEncoder) -> Shaped | Refused:
         return Refused(None, data)
     try:
         record = validate_record(data)
+        safety.check_strings(record.__dict__)
     except RecordError as error:
         source_id = data.get("source_id") if isinstance(data, dict) else None
         return Refused(source_id if isinstance(source_id, str) else None, error)
@@ -289,6 +332,8 @@ def _serve_shapes(lines: JsonLinesFile, encoder: RecordEventEncoder,
                   pipes: list[tuple[Connection, Connection]], own: int) -> None:
     """A shaping worker: shape each range of lines asked for, until the importer has gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the importer stops its workers itself
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # and terminating one ends it, whatever
+    # handler the importer's process had
     for n, (importer_end, worker_end) in enumerate(pipes):
         importer_end.close()  # so that the importer's end closing is seen here
         if n != own:
@@ -306,6 +351,50 @@ def _serve_shapes(lines: JsonLinesFile, encoder: RecordEventEncoder,
         return
     finally:
         os.close(descriptor)
+
+
+@contextmanager
+def one_snapshot(ledger: Ledger) -> Iterator[None]:
+    """The reads inside see the ledger in one state, even while another import commits.
+
+    A batch's ``source_id``s and its clients' streams are read by two queries; read in two
+    states, a record another import committed between them would be found in its client's
+    stream but not in the index, and be rejected (``already_registered``) instead of counted
+    a duplicate. One PostgreSQL transaction at REPEATABLE READ, or one SQLite read
+    transaction (its snapshot is taken at the first read), holds both.
+    """
+    with ledger.datastore.transaction(commit=False) as session:
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        else:
+            begin_with_ddl(connection)  # an explicit BEGIN: the driver would not open one
+        yield
+
+
+class BatchLost(Exception):
+    """A batch whose transaction lost a race with another writer (another import stored one of
+    its records, or the next event of one of its clients, first): nothing of it was written."""
+
+
+class ImportContention(Exception):
+    """A batch that kept losing races: the import stops, keeping every batch committed."""
+
+
+def append_batch(ledger: Ledger, events: list[StoredEvent],
+                 index_rows: list[tuple[str, str, str]],
+                 written: Callable[[], None] | None = None) -> None:
+    """:meth:`Ledger.append_batch`, raising :class:`BatchLost` for a lost race.
+
+    The index rows go in sorted, so that two imports inserting the same ids take their row
+    locks in the same order (PostgreSQL would otherwise end one of them as a deadlock).
+    """
+    try:
+        ledger.append_batch(events, sorted(index_rows), written=written)
+    except Exception as error:
+        if lost_race(error):
+            raise BatchLost() from error
+        raise
 
 
 class BatchAppender:
@@ -344,7 +433,7 @@ class BatchAppender:
     def _append(self, events: list[StoredEvent], index_rows: list[tuple[str, str, str]],
                 written: threading.Event) -> None:
         try:
-            self._ledger.append_batch(events, index_rows, written=written.set)
+            append_batch(self._ledger, events, index_rows, written=written.set)
         finally:
             written.set()
 
@@ -364,6 +453,24 @@ class _Stream:
     version: int
 
 
+def check_regular_file(path: Path) -> None:
+    """Raise :class:`UnreadableInput` unless ``path`` is a regular file, naming what it is."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UnreadableInput(f"{path}: no such file") from None
+    except OSError as error:
+        raise UnreadableInput(f"{path}: cannot read ({error.strerror or error})") from None
+    if stat.S_ISDIR(mode):
+        raise UnreadableInput(f"{path}: is a directory, not a file of records (name the files "
+                              "in it)")
+    if not stat.S_ISREG(mode):
+        kind = ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+                "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise UnreadableInput(f"{path}: is {kind}, not a regular file of records")
+
+
 class Importer:
     """Checks records against the ledger and appends them in atomic batches."""
 
@@ -377,11 +484,12 @@ class Importer:
         self.seen: dict[str, tuple[str, str]] = {}
         self.seen_before: dict[str, tuple[str, str]] = {}
         self.report = ImportReport()
+        # The batches checked but not yet known committed, with the report as it was before
+        self._unsettled: list[tuple[list[Any], tuple[int, int, int]]] = []
 
     def run(self, paths: list[Path], progress: Callable[[int], None] | None = None) -> ImportReport:
         for path in paths:
-            if not path.is_file():
-                raise UnreadableInput(f"{path}: no such file")
+            check_regular_file(path)
         paths_order = {str(path): n for n, path in enumerate(paths)}
         with cycle_collection_paused():
             for path in paths:
@@ -399,13 +507,72 @@ class Importer:
                 lines = self._shaped_json_lines(JsonLinesFile(path), stack)
             appender = stack.enter_context(BatchAppender(self.ledger))
             for batch in _batches(lines, self.batch_size):
-                events, index_rows = self._check_batch(str(path), batch)
-                if events:
-                    appender.append(events, index_rows)
-                    # Every batch before this one is committed now; this one may not be yet.
-                    self.seen_before, self.seen = self.seen, {}
+                self._check_and_append(str(path), batch, appender)
                 if progress:
                     progress(len(batch))
+            try:
+                appender.wait()
+            except BatchLost:
+                self._append_again(str(path))
+            self._unsettled.clear()
+
+    def _check_and_append(self, file: str, batch: list[tuple[int, str, Shaped | Refused]],
+                          appender: BatchAppender) -> None:
+        """Check a batch and hand it to the appender. A batch is unsettled until the one after
+        it is appended (its commit may still fail); a batch that lost a race is checked again
+        with every unsettled batch after it (they were checked against it), and appended."""
+        self._unsettled.append((batch, self._mark()))
+        events, index_rows = self._check_batch(file, batch)
+        if not events:
+            return
+        try:
+            appender.wait()  # the batch before is committed, or it lost a race
+            del self._unsettled[:-1]
+            appender.append(events, index_rows)
+        except BatchLost:
+            self._append_again(file)
+            return
+        # Every batch before this one is committed now; this one may not be yet.
+        self.seen_before, self.seen = self.seen, {}
+
+    def _append_again(self, file: str) -> None:
+        """Check the unsettled batches again against the ledger as it is now, and append
+        them one at a time, each retried while it loses races (RETRIES times at most)."""
+        batches = [batch for batch, _ in self._unsettled]
+        self._restore(self._unsettled[0][1])
+        self.report.retried += len(batches)
+        self._unsettled.clear()
+        for batch in batches:
+            for attempt in range(1, RETRIES + 1):
+                mark = self._mark()
+                self._forget()
+                events, index_rows = self._check_batch(file, batch)
+                try:
+                    if events:
+                        append_batch(self.ledger, events, index_rows)
+                    break
+                except BatchLost:
+                    self._restore(mark)
+                    self.report.retried += 1
+                    if attempt == RETRIES:
+                        raise ImportContention(
+                            f"{file}: another writer kept storing records of the same clients "
+                            f"({RETRIES} tries); every batch before line {batch[0][0]} is "
+                            "stored: import the file again to complete it") from None
+                    time.sleep(random.uniform(0.01, 0.05) * attempt)
+        self._forget()
+
+    def _mark(self) -> tuple[int, int, int]:
+        return self.report.accepted, self.report.duplicates, len(self.report.rejects)
+
+    def _restore(self, mark: tuple[int, int, int]) -> None:
+        self.report.accepted, self.report.duplicates, rejects = mark
+        del self.report.rejects[rejects:]
+
+    def _forget(self) -> None:
+        """Drop what this import knows of the ledger: read it again from the database."""
+        self.clients.clear()
+        self.seen, self.seen_before = {}, {}
 
     def _shaped_json_lines(self, lines: JsonLinesFile, stack: ExitStack,
                            ) -> Iterator[tuple[int, str, Shaped | Refused]]:
@@ -423,8 +590,9 @@ class Importer:
                      ) -> tuple[list[StoredEvent], list[tuple[str, str, str]]]:
         """Check a batch's lines in order; its events (stream by stream) and index rows."""
         records = [result[0] for _, _, result in lines if not isinstance(result, Refused)]
-        known = self.ledger.known_source_ids(record.source_id for record in records)
-        self._load_clients(record.client for record in records)
+        with one_snapshot(self.ledger):
+            known = self.ledger.known_source_ids(record.source_id for record in records)
+            self._load_clients(record.client for record in records)
         streams: dict[str, list[StoredEvent]] = {}
         index_rows: list[tuple[str, str, str]] = []
         for number, text, result in lines:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -244,8 +245,9 @@ JSON_CELLS = frozenset({
 })
 
 
-def from_csv_row(row: dict[str, str | None]) -> dict[str, Any]:
-    """A CSV row as a record: empty cells are absent, JSON cells are parsed.
+def from_csv_row(row: dict[str, str | None],
+                 parse: Callable[[str], Any] = json.loads) -> dict[str, Any]:
+    """A CSV row as a record: empty cells are absent, JSON cells are parsed (by ``parse``).
 
     A cell that should hold JSON but does not is kept as text, so the model rejects it naming
     the field.
@@ -257,7 +259,7 @@ def from_csv_row(row: dict[str, str | None]) -> dict[str, Any]:
         cell = cell.strip()
         if name in JSON_CELLS:
             try:
-                record[name] = json.loads(cell)
+                record[name] = parse(cell)
             except json.JSONDecodeError:
                 record[name] = cell
         else:

@@ -25,6 +25,7 @@ from ledger.importer import UnreadableInput
 from ledger.records import RecordError, iso_date
 from ledger.refusals import Refused
 from ledger.runs import PaymentRun, find_run, recorded_runs
+from ledger.safety import check_strings
 from ledger.store import Ledger
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "pbr:remittance")
@@ -64,6 +65,7 @@ def _row(row: dict[str, str | None], runs: dict[str, set[str]]) -> dict[str, Any
         if not (row.get(column) or "").strip():
             raise RecordError("missing_field", f"{column}: missing")
     values = {column: (row[column] or "").strip() for column in COLUMNS}
+    check_strings(values)  # no control, bidi or invisible character (ledger.safety)
     if values["run"] not in runs:
         raise RecordError("unknown_run", f"run: no payment run {values['run']!r} is recorded")
     if values["provider"] not in runs[values["run"]]:
@@ -74,7 +76,11 @@ def _row(row: dict[str, str | None], runs: dict[str, set[str]]) -> dict[str, Any
     except InvalidOperation:
         raise RecordError("invalid_field", f"amount: {values['amount']!r} is not an amount"
                           ) from None
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+    try:
+        whole_pence = amount.is_finite() and amount == amount.quantize(Decimal("0.01"))
+    except InvalidOperation:  # an exponent beyond any amount, such as 1e999999
+        whole_pence = False
+    if not whole_pence:
         raise RecordError("invalid_field", "amount: must be in whole pence, e.g. 1250.00")
     try:
         paid_on = iso_date(values["paid_on"])

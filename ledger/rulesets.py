@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from collections.abc import Callable
 from datetime import date
@@ -30,6 +31,7 @@ from pydantic import (
 
 from ledger.durations import Duration, DurationError
 from ledger.records import iso_date
+from ledger.safety import TooDeep, check_toml_depth, printable
 
 PENNY = Decimal("0.01")
 
@@ -43,20 +45,33 @@ def _duration(value: Any) -> Duration:
         raise ValueError(str(error)) from None
 
 
-def _money(value: Any) -> Decimal:
-    """Money is a decimal string in pounds (floats are refused: they are not exact)."""
+_PLAIN_AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?$")
+_PLAIN_DECIMAL = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,12})?$")
+
+
+def _money(value: Any, info: ValidationInfo) -> Decimal:
+    """Money is a decimal string in pounds, written plainly: digits, then at most two places
+    (floats are refused: they are not exact; a sign, an exponent, spaces or underscores are
+    refused too: ``"+500"`` and ``"5e2"`` are not how an amount is written)."""
     if isinstance(value, Decimal):
         return value
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a decimal string in pounds such as \"500.00\"")
+    if not _published(info) and not _PLAIN_AMOUNT.match(value):
+        raise ValueError(f"{value[:40]!r} is not an amount written as digits with at most two "
+                         "decimal places, such as \"500.00\" (no sign, exponent or spaces)")
     try:
         amount = Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal amount") from None
+        raise ValueError(f"{value[:40]!r} is not a decimal amount") from None
     if not amount.is_finite() or amount < 0:
-        raise ValueError(f"{value!r} is not a non-negative amount")
-    if amount != amount.quantize(PENNY):
-        raise ValueError(f"{value!r} has fractions of a penny")
+        raise ValueError(f"{value[:40]!r} is not a non-negative amount")
+    try:
+        whole_pence = amount == amount.quantize(PENNY)
+    except InvalidOperation:
+        whole_pence = False
+    if not whole_pence:
+        raise ValueError(f"{value[:40]!r} has fractions of a penny")
     return amount
 
 
@@ -84,6 +99,9 @@ def _ratio(value: Any, info: ValidationInfo) -> Decimal:
         return value
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a decimal string such as \"1.5\"")
+    if not _published(info) and not _PLAIN_DECIMAL.match(value):
+        raise ValueError(f"{value[:40]!r} is not a decimal written as digits, such as \"1.5\" "
+                         "(no sign, exponent or spaces)")
     try:
         ratio = Decimal(value)
     except InvalidOperation:
@@ -329,11 +347,13 @@ class Ruleset(_Strict):
 
 
 class RulesetError(ValueError):
-    """A ruleset file that is refused; ``key`` names the dotted key at fault."""
+    """A ruleset file that is refused; ``key`` names the dotted key at fault, ``code`` the
+    reason: ``not_toml``, ``too_deep``, ``unknown_key``, ``missing_key`` or ``invalid_value``."""
 
-    def __init__(self, key: str, message: str) -> None:
+    def __init__(self, key: str, message: str, code: str = "invalid_value") -> None:
         super().__init__(f"{key}: {message}" if key else message)
         self.key = key
+        self.code = code
 
 
 def _first_error(error: ValidationError) -> RulesetError:
@@ -341,18 +361,20 @@ def _first_error(error: ValidationError) -> RulesetError:
     (``lagg``) is what also makes its intended key (``lag``) look missing."""
     errors = error.errors()
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    key = ".".join(str(part) for part in first["loc"])
-    message = first["msg"]
+    key = ".".join(printable(str(part)) for part in first["loc"])
+    message, code = first["msg"], "invalid_value"
     if first["type"] == "extra_forbidden":
-        message = "unknown key"
+        message, code = "unknown key", "unknown_key"
     elif first["type"] == "missing":
-        message = "missing"
+        message, code = "missing", "missing_key"
     message = message.removeprefix("Value error, ")
     # A model-level check names its key in its message ("tariff: missing ...").
     if ": " in message and message.split(": ", 1)[0].replace("_", "").isalnum():
         inner, message = message.split(": ", 1)
         key = f"{key}.{inner}" if key else inner
-    return RulesetError(key, message)
+        if message.startswith("missing"):
+            code = "missing_key"
+    return RulesetError(key, message, code)
 
 
 def parse_ruleset(text: str, published: bool = False) -> Ruleset:
@@ -363,14 +385,19 @@ def parse_ruleset(text: str, published: bool = False) -> Ruleset:
     dates only ``YYYY-MM-DD`` up to the last date handled) apply to what is published now.
     """
     try:
+        check_toml_depth(text)
+    except TooDeep as error:
+        raise RulesetError("", str(error), "too_deep") from None
+    try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise RulesetError("", f"not valid TOML: {error}") from None
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError) as error:
+        raise RulesetError("", f"not valid TOML: {printable(str(error), 120)}",
+                           "not_toml") from None
     if isinstance(data.get("band_multipliers"), dict):
         data["band_multipliers"] = {str(k): v for k, v in data["band_multipliers"].items()}
     dates = [("effective_from", data, "effective_from")] + [
         (f"outcomes.{outcome}.cohort_start", terms, "cohort_start")
-        for outcome, terms in (data.get("outcomes") or {}).items() if isinstance(terms, dict)]
+        for outcome, terms in _table(data.get("outcomes")).items() if isinstance(terms, dict)]
     for key, holder, name in dates:
         if name not in holder:
             continue
@@ -382,6 +409,10 @@ def parse_ruleset(text: str, published: bool = False) -> Ruleset:
         return Ruleset.model_validate(data, context={"published": published})
     except ValidationError as error:
         raise _first_error(error) from None
+
+
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _ruleset_date(value: Any, published: bool) -> Any:

@@ -24,6 +24,7 @@ from eventsourcing.domain import Aggregate
 from ledger.chain import head_at
 from ledger.dispute_events import upheld_adjustments
 from ledger.events import RecordEvent
+from ledger.failures import lost_race
 from ledger.memory import cycle_collection_paused
 from ledger.refusals import Refused
 from ledger.rulesets import Ruleset, select_ruleset
@@ -329,8 +330,26 @@ def take_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
     """RULES.md §5: take and record a run as of E known on K, refused unless it moves forward."""
     check_forward(recorded_runs(ledger), as_of, known_on)
     run = preview_run(ledger, as_of, known_on)
-    ledger.save(run)
+    save_run(ledger, run)
     return run
+
+
+RUN_TAKEN_CONCURRENTLY = "run_taken_concurrently"
+
+
+def save_run(ledger: Ledger, run: PaymentRun) -> None:
+    """Record a run; refused when another run was recorded while this one was computed (both
+    are the next run, the same stream, so only one can be written: the other is refused, not
+    recorded over it or after it with lines computed without it)."""
+    try:
+        ledger.save(run)
+    except Exception as error:
+        if lost_race(error):
+            raise RunRefused(RUN_TAKEN_CONCURRENTLY,
+                             f"another payment run ({run.run_id}) was recorded while this one "
+                             "was computed; nothing is recorded: take the run again to "
+                             "compute it after that one") from None
+        raise
 
 
 @cycle_collection_paused()

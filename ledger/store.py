@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from ledger import chain
 from ledger.cipher import CIPHER_TOPIC, IndexForm, LedgerCipher, configured_key
 from ledger.events import ClientHistory, RecordEvent, client_stream_id
+from ledger.locks import schema_transaction
 from ledger.rulesets import Ruleset, parse_ruleset, ruleset_digest
 from ledger.settings import check_key, create_private_sqlite_file
 
@@ -212,19 +213,37 @@ _LEDGER_TOPICS = text(f"topic NOT LIKE '{RECORD_TOPICS_LIKE}'")  # a literal: th
 LEDGER_TOPICS_INDEX = "pbr_ledger_events_ledger_topics"
 
 
-def _create_ledger_topics_index(engine: Any, table: Table) -> None:
+def _has_ledger_topics_index(bind: Any, table: Table) -> bool:
+    return any(index["name"] == LEDGER_TOPICS_INDEX for index in inspect(bind).get_indexes(
+        table.name, schema=table.schema))
+
+
+def _create_ledger_topics_index(connection: Connection, table: Table) -> None:
     """Create the partial index once. Asked whether it exists first: creating an index (even
     "if not exists") locks the table on PostgreSQL, and every command opens the ledger.
 
     Plain DDL rather than an ``Index`` on the library's ``Table`` object, which is shared.
     """
-    if any(index["name"] == LEDGER_TOPICS_INDEX for index in inspect(engine).get_indexes(
-            table.name, schema=table.schema)):
-        return
-    with engine.begin() as connection:
+    if not _has_ledger_topics_index(connection, table):
         connection.execute(text(
             f"CREATE INDEX IF NOT EXISTS {LEDGER_TOPICS_INDEX} ON {table.fullname} "
             f"(id) WHERE {_LEDGER_TOPICS.text}"))
+
+
+def create_tables(engine: Any, tables: Sequence[Table]) -> None:
+    """Create the events table (``tables``, the library's), the index table and the partial
+    index where they do not exist, in one transaction holding the schema lock
+    (:mod:`ledger.locks`). A ledger that has them all is not locked at all."""
+    names = [table.name for table in (*tables, *metadata.sorted_tables)]
+    present = inspect(engine)
+    if all(present.has_table(name) for name in names) and \
+            _has_ledger_topics_index(engine, tables[0]):
+        return
+    with schema_transaction(engine) as connection:
+        for table in tables:
+            table.create(connection, checkfirst=True)
+        metadata.create_all(connection, checkfirst=True)
+        _create_ledger_topics_index(connection, tables[0])
 
 
 EVENTS_TABLE = "ledger_events"  # the library's table for the application named "ledger"
@@ -273,7 +292,7 @@ class Ledger(Application):
         super().__init__(env={
             "PERSISTENCE_MODULE": "ledger.store:LedgerFactory",
             "SQLALCHEMY_URL": self.url,
-            "CREATE_TABLE": "y" if create else "n",
+            "CREATE_TABLE": "n",  # created below, under the schema lock
             "CIPHER_TOPIC": CIPHER_TOPIC if key else "",
             "CIPHER_KEY": key or "",
         })
@@ -293,8 +312,7 @@ class Ledger(Application):
         key check."""
         engine = self.datastore.engine
         if create:
-            metadata.create_all(engine, checkfirst=True)
-            _create_ledger_topics_index(engine, self._events_table)
+            create_tables(self.datastore.engine, self.recorder.tables)  # type: ignore[attr-defined]
         chain.build_if_missing(engine, self._events_table.name, self.write_lock,
                                self.notices.append)
         self.encrypted = check_key(engine, self.cipher, self._events_table.name, keyless)

@@ -50,6 +50,7 @@ from sqlalchemy.schema import CreateTable
 
 from ledger.cipher import LedgerCipher
 from ledger.codec import EventDecoder, stream_uuid
+from ledger.locks import schema_transaction
 from ledger.memory import cycle_collection_paused
 from ledger.rulesets import Ruleset
 from ledger.store import (
@@ -153,8 +154,13 @@ class Projection:
         self.datastore = ledger.datastore
         self.tracking = SQLAlchemyTrackingRecorder(
             datastore=self.datastore, tracking_table_name="pbr_projection_tracking")
-        self.tracking.create_table()
-        views_metadata.create_all(self.datastore.engine, checkfirst=True)
+        tables = [*self.tracking.tables, self.tracking.tracking_table,
+                  *views_metadata.sorted_tables]
+        present = inspect(self.datastore.engine)
+        if not all(present.has_table(table.name) for table in tables):
+            with schema_transaction(self.datastore.engine) as connection:  # see ledger.locks
+                for table in tables:
+                    table.create(connection, checkfirst=True)
         self.decoder = EventDecoder(ledger.mapper)
         self.cipher: LedgerCipher | None = ledger.cipher
 

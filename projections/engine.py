@@ -34,6 +34,7 @@ from projections.model import (
 from projections.recovery import assign_cycles, split_instalments
 
 ADULT_AGE = 18
+ZERO = Decimal("0.00")
 
 
 def _offending_initial(history: History, journey: Journey, ruleset: Ruleset,
@@ -67,6 +68,7 @@ class Terms:
     """One outcome a ruleset switches on, read from the ruleset once (not once per journey)."""
 
     outcome: str
+    option: str  # its option number in the draft ("3.2")
     params: Outcome
     instalments: int  # how many instalments it is paid in; 0 when paid once
     lag: Duration
@@ -82,8 +84,11 @@ class RulesetTerms:
 
     def __init__(self, ruleset: Ruleset) -> None:
         self.ruleset = ruleset
+        self.id = ruleset.id
         self.outcomes = tuple(_terms(ruleset, outcome)
                               for outcome in ruleset.outcomes.switched_on())
+        # 1.3: whether 1.1 and 1.3 are both paid here, so at most one of them per cycle
+        self.alternatives = any(t.outcome == "drug_reduction_initial" for t in self.outcomes)
         self._amounts: dict[tuple[str, int | None], Decimal] = {}
         self._shares: dict[tuple[Decimal, int], list[Decimal]] = {}
 
@@ -104,8 +109,8 @@ class RulesetTerms:
 
 def _terms(ruleset: Ruleset, outcome: str) -> Terms:
     params = getattr(ruleset.outcomes, outcome)
-    return Terms(outcome, params, len(getattr(params, "instalments", ())), params.lag,
-                 params.tariff)
+    return Terms(outcome, OPTIONS[outcome], params, len(getattr(params, "instalments", ())),
+                 params.lag, params.tariff)
 
 
 _RULESET_TERMS: dict[int, RulesetTerms] = {}
@@ -143,7 +148,7 @@ class Draft:
     cycle: int
     finding: Finding
     units: list[Unit]
-    deduction: Decimal = Decimal("0.00")  # 1.1 paid less what 1.3 paid earlier in the cycle
+    deduction: Decimal = ZERO  # 1.1 paid less what 1.3 paid earlier in the cycle
 
     @property
     def outcome(self) -> str:
@@ -191,11 +196,13 @@ def derive_history(history: History, rulesets: Sequence[Ruleset],
                  for j in history.journeys}
     cycles = assign_cycles(history.journeys, governing)
     drafts: list[Draft] = []
+    alternatives = False
     for journey in history.journeys:
         ruleset = governing[journey.journey]
         if ruleset is None:
             continue
         terms = ruleset_terms(ruleset)
+        alternatives = alternatives or terms.alternatives
         under_18 = _under_18(history, journey)
         for outcome in terms.outcomes:
             if only is not None and outcome.outcome not in only:
@@ -212,10 +219,11 @@ def derive_history(history: History, rulesets: Sequence[Ruleset],
             _apply_death(history, draft)
     if len(history.journeys) > 1:
         _allocate(drafts)
-    _initial_alternatives(drafts)
+    if alternatives:
+        _initial_alternatives(drafts)
     unruled = tuple(Unruled(history.client, j.journey, j.started_on)
                     for j in history.journeys if governing[j.journey] is None)
-    return ClientOutcomes(history.client, tuple(_result(history, d) for d in drafts), unruled)
+    return ClientOutcomes(history.client, tuple([_result(history, d) for d in drafts]), unruled)
 
 
 def _under_18(history: History, journey: Journey) -> Finding | None:
@@ -333,9 +341,7 @@ def _allocate(drafts: list[Draft]) -> None:
 def _initial_alternatives(drafts: list[Draft]) -> None:
     """1.3: at most one of 1.1 and 1.3 per cycle. 1.3 is paid only while 1.1 is not achieved
     (earlier or on the same day); if 1.1 comes later in the cycle it is paid less what 1.3 paid,
-    which :func:`_result` deducts."""
-    if not any(draft.outcome == "drug_reduction_initial" for draft in drafts):
-        return  # 1.3 is not switched on: 1.1 stands alone
+    which :func:`_result` deducts. Where 1.3 is not switched on, 1.1 stands alone."""
     by_cycle: dict[int, dict[str, Unit]] = {}
     for draft in drafts:
         if draft.outcome in ("drug_free_initial", "drug_reduction_initial"):
@@ -370,33 +376,31 @@ def _amount(draft: Draft) -> Decimal:
 
 
 def _result(history: History, draft: Draft) -> OutcomeResult:
-    journey, terms = draft.journey, draft.terms
-    amount = _amount(draft)
+    journey, terms, priced = draft.journey, draft.terms, draft.priced
     if not draft.finding.instalments:
         unit = draft.units[0]
-        achieved = unit.status is Status.ACHIEVED
-        amount = max(Decimal("0.00"), amount - draft.deduction)
+        status = unit.status
+        evidence_on = payable_on = paid = None
+        if status is Status.ACHIEVED:
+            evidence_on, payable_on = unit.evidence_on, terms.lag.after(unit.evidence_on)
+            paid = max(ZERO, priced.amount(terms, journey.lasars_band) - draft.deduction)
+        # Positional (in OutcomeResult's field order): a rebuild makes millions of these, and
+        # seventeen keywords cost more to bind than the value costs to make.
         return OutcomeResult(
-            client=history.client, journey=journey.journey, outcome=terms.outcome,
-            option=OPTIONS[terms.outcome], status=unit.status,
-            evidence_on=unit.evidence_on if achieved else None,
-            payable_on=terms.lag.after(unit.evidence_on) if achieved else None,
-            amount=amount if achieved else None, reason=unit.reason,
-            explanation=unit.explanation, ruleset=draft.priced.ruleset.id,
-            provider=journey.provider, site=history.site, citations=draft.finding.citations,
-            cycle=draft.cycle)
-    shares = draft.priced.shares(amount, len(draft.units))
+            history.client, journey.journey, terms.outcome, terms.option,
+            status, evidence_on, payable_on, paid, unit.reason, unit.explanation,
+            priced.id, journey.provider, history.site, draft.finding.citations,
+            None, None, draft.cycle)  # no instalments, not a cohort's; its cycle
+    shares = priced.shares(priced.amount(terms, journey.lasars_band), len(draft.units))
     instalments = tuple(_instalment(unit, share, terms.lag) for unit, share in
                         zip(draft.units, shares, strict=True))
     status, evidence_on, payable_on, total, reason, explanation = _roll_up(instalments,
                                                                            draft.finding)
     return OutcomeResult(
-        client=history.client, journey=journey.journey, outcome=terms.outcome,
-        option=OPTIONS[terms.outcome], status=status,
-        evidence_on=evidence_on, payable_on=payable_on, amount=total, reason=reason,
-        explanation=explanation, ruleset=draft.priced.ruleset.id, provider=journey.provider,
-        site=history.site, citations=draft.finding.citations, instalments=instalments,
-        cycle=draft.cycle)
+        history.client, journey.journey, terms.outcome, terms.option,
+        status, evidence_on, payable_on, total, reason, explanation,
+        priced.id, journey.provider, history.site, draft.finding.citations,
+        instalments, None, draft.cycle)  # not a cohort's; its cycle
 
 
 def _instalment(unit: Unit, share: Decimal, lag: Duration) -> InstalmentResult:
@@ -435,5 +439,5 @@ def _roll_up(instalments: tuple[InstalmentResult, ...], finding: Finding,
             reason, explanation = first.reason, first.explanation
     return (status, None if last is None else last.evidence_on,
             None if last is None else last.payable_on,
-            sum((i.amount for i in achieved), Decimal("0.00")) if achieved else None,
+            sum((i.amount for i in achieved), ZERO) if achieved else None,
             reason, explanation)

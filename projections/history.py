@@ -33,45 +33,57 @@ def known_records(events: Iterable[RecordEvent], known_on: date) -> tuple[list[R
     """The records received on or before K, less those retracted by then; and the retracted."""
     received = [event for event in events if event.received_on <= known_on]
     retracted_ids = {event.retracts for event in received if isinstance(event, Correction)}
+    if not retracted_ids:  # most clients: nothing corrected
+        return received, []
     kept = [e for e in received
             if e.source_id not in retracted_ids and not isinstance(e, Correction)]
     retracted = [e for e in received if e.source_id in retracted_ids]
     return kept, retracted
 
 
-def _own_date(event: RecordEvent) -> date:
-    if isinstance(event, ProvenOffence):
-        return event.disposal_on  # proven as of E when its disposal date is on or before E
-    if isinstance(event, ClientHistory.Registered):
-        return event.received_on
-    return event.on  # type: ignore[attr-defined]
+# The History field each kind of record goes to (a subclass goes with its class).
+_KINDS: tuple[tuple[type, str], ...] = (
+    (ClientHistory.Registered, "registrations"), (TreatmentStarted, "starts"),
+    (Discharged, "discharges"), (TopRecorded, "tops"), (Died, "deaths"),
+    (ProvenOffence, "offences"), (ReleasedFromCustody, "releases"),
+    (CjsCaseloadEntered, "caseload_entries"), (HepbCourseCompleted, "hepb_courses"),
+    (BenefitsEnded, "benefits_ended"), (BenefitsStarted, "benefits_started"),
+)
+_KIND_OF: dict[type, str | None] = {}
+_NONE: dict[str, tuple] = {name: () for _, name in _KINDS}
 
 
-def _order(event: RecordEvent) -> tuple[date, str]:
-    return (_own_date(event), event.source_id)
+def _kind(cls: type) -> str | None:
+    """The History field a class of record goes to (``None``: not a fact of the history)."""
+    if cls not in _KIND_OF:
+        _KIND_OF[cls] = next((name for kind, name in _KINDS if issubclass(cls, kind)), None)
+    return _KIND_OF[cls]
 
 
 def build_history(events: Iterable[RecordEvent], known_on: date, as_of: date) -> History | None:
-    """One client's history; ``None`` when the client's registration is not known on K."""
+    """One client's history; ``None`` when the client's registration is not known on K.
+
+    One pass over the records known on K puts each kind of fact in its own list; each list is
+    then put in date order (source id breaks a tie), leaving out facts dated after E.
+    """
     kept, retracted = known_records(events, known_on)
-    registrations = [e for e in kept if isinstance(e, ClientHistory.Registered)]
-    if not registrations:
+    facts: dict[str, list[tuple[tuple[date, str], RecordEvent]]] = {}
+    for event in kept:
+        kind = _kind(type(event))
+        if kind is None:
+            continue
+        key = (event.received_on if kind == "registrations"
+               else event.disposal_on if kind == "offences"  # proven as of E by its disposal
+               else event.on, event.source_id)
+        if kind == "registrations" or key[0] <= as_of:
+            facts.setdefault(kind, []).append((key, event))
+    if "registrations" not in facts:
         return None
-    registration = min(registrations, key=lambda e: (e.received_on, e.source_id))
-    dated = sorted(((key, e) for e in kept if not isinstance(e, ClientHistory.Registered)
-                    and (key := _order(e))[0] <= as_of), key=lambda pair: pair[0])
-    by_type: dict[type, list[RecordEvent]] = {}
-    for _, event in dated:  # each kind of fact once, in date order
-        by_type.setdefault(type(event), []).append(event)
-
-    def of(kind: type) -> tuple:
-        found = [events for cls, events in by_type.items() if issubclass(cls, kind)]
-        if len(found) == 1:
-            return tuple(found[0])
-        return tuple(sorted((e for events in found for e in events), key=_order))
-
-    died = next(iter(of(Died)), None)
-    journeys = _journeys(registration, of(TreatmentStarted), of(Discharged), of(TopRecorded), died)
+    of = {**_NONE, **{name: tuple([e for _, e in sorted(pairs, key=_key)])
+                      for name, pairs in facts.items()}}
+    registration = of["registrations"][0]
+    died = of["deaths"][0] if of["deaths"] else None
+    journeys = _journeys(registration, of["starts"], of["discharges"], of["tops"], died)
     return History(
         client=registration.client,
         site=registration.site,
@@ -80,15 +92,19 @@ def build_history(events: Iterable[RecordEvent], known_on: date, as_of: date) ->
         as_of=as_of,
         known_on=known_on,
         journeys=journeys,
-        offences=of(ProvenOffence),
-        releases=of(ReleasedFromCustody),
-        caseload_entries=of(CjsCaseloadEntered),
-        hepb_courses=of(HepbCourseCompleted),
-        benefits_ended=of(BenefitsEnded),
-        benefits_started=of(BenefitsStarted),
+        offences=of["offences"],
+        releases=of["releases"],
+        caseload_entries=of["caseload_entries"],
+        hepb_courses=of["hepb_courses"],
+        benefits_ended=of["benefits_ended"],
+        benefits_started=of["benefits_started"],
         died=died,
         retracted=tuple(sorted(retracted, key=lambda e: e.source_id)),
     )
+
+
+def _key(pair: tuple[tuple[date, str], RecordEvent]) -> tuple[date, str]:
+    return pair[0]
 
 
 def _journeys(registration: ClientHistory.Registered, starts: tuple[TreatmentStarted, ...],

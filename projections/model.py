@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from functools import cached_property
+from operator import attrgetter
 
 from ledger.events import (
     BenefitsEnded,
@@ -30,6 +30,9 @@ from ledger.events import (
     TopRecorded,
     TreatmentStarted,
 )
+from projections.values import once, quick_init
+
+_DATE_ORDER = attrgetter("on", "source_id")  # date order, the source id breaking a tie
 
 
 class Status(StrEnum):
@@ -39,6 +42,7 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Citation:
     """A record a result rests on: its ``source_id``, its own date and what it showed; and,
@@ -50,6 +54,7 @@ class Citation:
     received_on: date | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Journey:
     """A treatment journey (RULES.md §2) as known on K and as of E.
@@ -69,19 +74,33 @@ class Journey:
     tops: tuple[TopRecorded, ...]
     discharge: Discharged | Died | None
 
-    @cached_property
+    @once
     def substances(self) -> frozenset[str]:
         return frozenset(self.start.substances)
 
-    @property
+    @once
+    def start_citation(self) -> Citation:
+        """The journey's ``treatment_started`` record as the treatment outcomes cite it."""
+        return Citation(self.start.source_id, self.started_on,
+                        f"treatment started with {', '.join(sorted(self.substances))}")
+
+    @once
+    def end_citation(self) -> Citation | None:
+        """The record that ended the journey (its discharge, or the death that closed it)."""
+        if self.discharge is None:
+            return None
+        return Citation(self.discharge.source_id, self.discharge.on,
+                        f"journey ended: {self.discharge_reason}")
+
+    @once
     def lasars_band(self) -> int | None:
         return self.start.lasars_band
 
-    @property
+    @once
     def discharged_on(self) -> date | None:
         return None if self.discharge is None else self.discharge.on
 
-    @property
+    @once
     def discharge_reason(self) -> str | None:
         if self.discharge is None:
             return None
@@ -95,15 +114,16 @@ class Journey:
         """The journey's TOPs of one stage, in date order (source id breaks a tie)."""
         return self._by_stage.get(stage, ())
 
-    @cached_property
+    @once
     def _by_stage(self) -> dict[str, tuple[TopRecorded, ...]]:
         """The journey's TOPs by stage, sorted once: every outcome asks for them."""
         stages: dict[str, list[TopRecorded]] = {}
-        for top in sorted(self.tops, key=lambda t: (t.on, t.source_id)):
+        for top in sorted(self.tops, key=_DATE_ORDER):
             stages.setdefault(top.stage, []).append(top)
         return {stage: tuple(tops) for stage, tops in stages.items()}
 
 
+@quick_init
 @dataclass(frozen=True)
 class History:
     """One client's facts, as known on ``known_on`` and as of ``as_of`` (RULES.md §2, §4, §5).
@@ -141,7 +161,8 @@ class History:
         """
         born = self.date_of_birth
         years = day.year - born.year
-        birthday = (born.month, min(born.day, monthrange(day.year, born.month)[1]))
+        birthday = (born.month, born.day if born.day <= 28  # every month has a 28th
+                    else min(born.day, monthrange(day.year, born.month)[1]))
         return years - ((day.month, day.day) < birthday)
 
     def next_journey(self, journey: Journey) -> Journey | None:
@@ -173,6 +194,7 @@ def previous_discharge(journeys: Iterable[Journey], journey: Journey) -> Journey
     return max(ended, key=lambda j: (j.discharged_on, j.started_on, j.journey), default=None)
 
 
+@quick_init
 @dataclass(frozen=True)
 class InstalmentFinding:
     """One instalment of an outcome paid in instalments, as a rule finds it (before cycles)."""
@@ -184,6 +206,7 @@ class InstalmentFinding:
     explanation: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class Finding:
     """What a rule finds for one journey: a status, its evidence date and why.
@@ -201,6 +224,7 @@ class Finding:
     instalments: tuple[InstalmentFinding, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True)
 class InstalmentResult:
     n: int
@@ -212,6 +236,7 @@ class InstalmentResult:
     explanation: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class OutcomeResult:
     """An outcome of a journey (or of a cohort) as of E, known on K: CONTRACT.md's JSON row."""

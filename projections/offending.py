@@ -16,15 +16,18 @@ from ledger.durations import Duration
 from ledger.events import ProvenOffence, ReleasedFromCustody
 from ledger.rulesets import Offending, OffendingInitial
 from projections.model import Citation, Finding, History, InstalmentFinding, Journey, Status
+from projections.values import quick_init
 
 # RULES.md §2 (draft, footnote 3): the disposals that make a proven offence; PND and cannabis
 # warnings are recorded but never count.
+ONE_DAY = timedelta(days=1)
 COUNTING_DISPOSALS = frozenset({
     "caution", "reprimand", "warning", "custody", "suspended_sentence", "community_sentence",
     "fine", "discharge",
 })
 
 
+@quick_init
 @dataclass(frozen=True)
 class ClockStart:
     """One start of an offending clock: the journey start, a reset or a push (bail offence).
@@ -46,6 +49,7 @@ class ClockStart:
     superseded_on: date | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Clock:
     """The offending clock of one journey as of E (RULES.md 3.2; 3.1 with ``clock_reset``).
@@ -78,6 +82,8 @@ def counting_offences(history: History, params: Offending) -> list[ProvenOffence
     Only disposals of the draft's list count; with ``trigger_offences_only`` (the response's
     alternative) only offences flagged ``trigger_offence``.
     """
+    if not history.offences:
+        return []
     kept = [o for o in history.offences if o.disposal in COUNTING_DISPOSALS
             and o.disposal_on <= history.as_of
             and (o.trigger_offence or not params.trigger_offences_only)]
@@ -95,6 +101,8 @@ def journey_offences(history: History, journey: Journey, params: Offending,
     Decision 1 (RULES.md §2): an offence dated before the journey's start never counts for it,
     even when it is disposed of during the journey.
     """
+    if not history.offences:
+        return []
     return [o for o in counting_offences(history, params)
             if o.offence_on >= journey.started_on and o.disposal_on <= as_of]
 
@@ -158,7 +166,7 @@ def _limit_on(journey: Journey, params: Offending, as_of: date) -> date | None:
 
 
 def _window_text(start: date, window: Duration) -> str:
-    return f"{start} to {window.after(start) - timedelta(days=1)}"
+    return f"{start} to {window.after(start) - ONE_DAY}"
 
 
 def _offence_text(offence: ProvenOffence | ClockStart) -> str:
@@ -194,13 +202,13 @@ def _offending_clock(history: History, journey: Journey, params: Offending,
     reset_limit`` fails it. Without ``clock_reset`` (3.1) the first offence in the window fails it.
     """
     offences = journey_offences(history, journey, params, as_of)
-    releases = tuple(r for r in history.releases if r.on <= as_of)
+    releases = tuple(r for r in history.releases if r.on <= as_of) if history.releases else ()
     limit_on = _limit_on(journey, params, as_of)
     starts = [ClockStart(on=journey.started_on, cause="journey_start",
                          offence=journey.start.source_id)]
-    base = Clock(outcome=_outcome_name(params), journey=journey.journey, window=params.window,
-                 starts=(), current_start=None, target_on=None, status=Status.PENDING,
-                 reason="", explanation="", limit_on=limit_on)
+    base = _Base(_outcome_name(params), journey.journey, params.window, limit_on)
+    if not offences:  # most journeys: the clock runs from the journey start, untouched
+        return _running(base, starts, as_of)
     while True:
         current = starts[-1].on
         assert current is not None
@@ -224,7 +232,24 @@ def _offending_clock(history: History, journey: Journey, params: Offending,
                 return _beyond_limit(base, starts)
 
 
-def _running(base: Clock, starts: list[ClockStart], as_of: date) -> Clock:
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """What every :class:`Clock` of one journey and outcome shares, whatever its status."""
+
+    outcome: str
+    journey: str
+    window: Duration
+    limit_on: date | None
+
+    def clock(self, starts: list[ClockStart], status: Status, reason: str, explanation: str,
+              current_start: date | None = None, target_on: date | None = None,
+              evidence_on: date | None = None, citations: tuple[Citation, ...] = ()) -> Clock:
+        return Clock(self.outcome, self.journey, self.window, tuple(starts), current_start,
+                     target_on, status, reason, explanation, self.limit_on, evidence_on,
+                     citations)
+
+
+def _running(base: _Base, starts: list[ClockStart], as_of: date) -> Clock:
     """3.2 offending_final: no offence in the current window: achieved once it has run out."""
     current = starts[-1].on
     assert current is not None
@@ -239,11 +264,10 @@ def _running(base: Clock, starts: list[ClockStart], as_of: date) -> Clock:
         status, reason, evidence_on = Status.PENDING, "window_running", None
         text = (f"the window {window}{after} is still running: no proven offence dated in it "
                 f"so far; achieved on {target_on} if none is")
-    return replace(base, starts=tuple(starts), current_start=current, target_on=target_on,
-                   status=status, reason=reason, explanation=text, evidence_on=evidence_on)
+    return base.clock(starts, status, reason, text, current, target_on, evidence_on)
 
 
-def _failed_in_window(base: Clock, starts: list[ClockStart],
+def _failed_in_window(base: _Base, starts: list[ClockStart],
                       in_window: list[ProvenOffence]) -> Clock:
     """3.1 offending_initial: failed at the first proven offence dated in the window.
 
@@ -255,13 +279,13 @@ def _failed_in_window(base: Clock, starts: list[ClockStart],
     assert current is not None
     text = (f"{_offence_text(first)} falls inside the window "
             f"{_window_text(current, base.window)}")
-    return replace(base, starts=tuple(starts), current_start=current, status=Status.FAILED,
-                   reason="offence_in_window", explanation=text, evidence_on=first.disposal_on,
-                   citations=(Citation(first.source_id, first.offence_on,
-                                       f"proven offence ({first.disposal})"),))
+    return base.clock(starts, Status.FAILED, "offence_in_window", text, current,
+                      evidence_on=first.disposal_on,
+                      citations=(Citation(first.source_id, first.offence_on,
+                                          f"proven offence ({first.disposal})"),))
 
 
-def _in_custody(base: Clock, starts: list[ClockStart]) -> Clock:
+def _in_custody(base: _Base, starts: list[ClockStart]) -> Clock:
     """3.2 offending_final: pending while a custodial restart date is unknown.
 
     Decision 6 (RULES.md 3.2): it stays pending even once E is past the reset limit, as the rule
@@ -272,21 +296,24 @@ def _in_custody(base: Clock, starts: list[ClockStart]) -> Clock:
         f"; a release after {base.limit_on} would be beyond the reset limit")
     text = (f"in custody: {_offence_text(waiting)} restarts the clock on release from "
             f"custody, and no release on or after {waiting.disposal_on} is recorded yet{limit}")
-    return replace(base, starts=tuple(starts), status=Status.PENDING, reason="in_custody",
-                   explanation=text)
+    return base.clock(starts, Status.PENDING, "in_custody", text)
 
 
-def _beyond_limit(base: Clock, starts: list[ClockStart]) -> Clock:
+def _beyond_limit(base: _Base, starts: list[ClockStart]) -> Clock:
     """3.2 offending_final: a reset later than ``discharge + reset_limit`` fails the outcome."""
     last = starts[-1]
     text = (f"{_offence_text(last)} restarts the clock on {last.on}, later than the reset "
             f"limit {base.limit_on} (discharge + reset limit)")
-    return replace(base, starts=tuple(starts), current_start=last.on, status=Status.FAILED,
-                   reason="reset_beyond_limit", explanation=text, evidence_on=last.on)
+    return base.clock(starts, Status.FAILED, "reset_beyond_limit", text, last.on,
+                      evidence_on=last.on)
 
 
 def clock_citations(clock: Clock) -> tuple[Citation, ...]:
     """3.2 offending_final: the records the clock rests on (journey start, offences, releases)."""
+    first = clock.starts[0] if len(clock.starts) == 1 and not clock.citations else None
+    if first is not None and first.cause == "journey_start" and first.offence and first.on \
+            and not first.release:  # the clock never restarted: only its journey start
+        return (Citation(first.offence, first.on, "treatment started: clock start"),)
     cited: list[Citation] = []
     for start in clock.starts:
         if start.cause == "journey_start" and start.offence and start.on:

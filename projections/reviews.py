@@ -35,6 +35,8 @@ def first_qualifying_pair(journey: Journey, condition: Condition, min_review_gap
                           ) -> tuple[TopRecorded, TopRecorded] | None:
     """The first pair of consecutive reviews that qualifies, in claim order."""
     ordered = reviews(journey)
+    if len(ordered) < 2:
+        return None
     for first, second in zip(ordered, ordered[1:], strict=False):
         if is_qualifying_pair(first, second, condition, min_review_gap):
             return first, second

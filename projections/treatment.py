@@ -36,14 +36,12 @@ def _top_cite(top: TopRecorded, what: str) -> Citation:
 
 
 def _start_cite(journey: Journey) -> Citation:
-    return Citation(journey.start.source_id, journey.started_on,
-                    f"treatment started with {', '.join(sorted(journey.substances))}")
+    return journey.start_citation
 
 
 def _end_cite(journey: Journey) -> Citation:
-    assert journey.discharge is not None
-    return Citation(journey.discharge.source_id, journey.discharge.on,
-                    f"journey ended: {journey.discharge_reason}")
+    assert journey.end_citation is not None
+    return journey.end_citation
 
 
 def _pending(reason: str, text: str, *cites: Citation) -> Finding:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -54,3 +55,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if any(counts.values()):
         terminalreporter.write_line(
             "PostgreSQL-backed tests: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_restored():
+    """Each test leaves SIGTERM and SIGINT as it found them: a command run in-process (pbr
+    projections follow) installs handlers, and a process forked by a later test would inherit
+    them."""
+    before = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for number, handler in before.items():
+        signal.signal(number, handler)

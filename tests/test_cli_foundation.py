@@ -24,7 +24,8 @@ def test_a_clean_import_exits_zero_and_a_repeat_counts_duplicates(db_url, tmp_pa
     assert pbr("import", path, "--db", db_url).exit_code == 0
     again = pbr("import", path, "--db", db_url, "--json")
     assert again.exit_code == 0
-    assert again.json() == {"accepted": 0, "duplicates": 2, "rejected": 0, "rejects": []}
+    assert again.json() == {"accepted": 0, "duplicates": 2, "rejected": 0, "retried": 0,
+                            "rejects": []}
 
 
 def test_rejects_are_written_to_the_rejects_file(db_url, tmp_path):

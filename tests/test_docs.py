@@ -57,3 +57,24 @@ def test_the_contract_shows_the_example_ruleset_exactly_as_shipped() -> None:
     shown = contract.split("```toml\n", 1)[1].split("```", 1)[0]
     assert shown == example_ruleset_text()
     assert parse_ruleset(shown).id == tomllib.loads(shown)["id"]
+
+
+MARKER = re.compile(r"^(<{7}|>{7}) ", re.M)
+TRACKED_SUFFIXES = {".py", ".md", ".toml", ".html", ".css", ".yaml", ".jsonl", ".txt"}
+
+
+def _project_files() -> list[Path]:
+    skipped = {".git", ".venv", "node_modules", "__pycache__"}
+    return [path for path in ROOT.rglob("*") if path.suffix in TRACKED_SUFFIXES
+            and path.is_file() and not skipped & set(path.relative_to(ROOT).parts)]
+
+
+def test_no_file_holds_a_merge_conflicts_markers():
+    marked = [str(path.relative_to(ROOT)) for path in _project_files()
+              if MARKER.search(path.read_text(encoding="utf-8", errors="replace"))]
+    assert marked == []
+
+
+def test_the_marker_check_finds_a_left_over_conflict():
+    assert MARKER.search("text\n<<<<<<< HEAD\nours\n=======\ntheirs\n>>>>>>> branch\n")
+    assert not MARKER.search("a <<<<<<< in a sentence is not a marker\n")

@@ -65,9 +65,9 @@ def _weighted(rulesets: list[dict], dimension: str) -> tuple[list[str], dict[str
     return values, series
 
 
-def compare_section(document: dict) -> str:
-    """The rulesets side by side: totals, differences by outcome, and per profile what each
-    offers a journey in full (``max_earnable``) beside what it paid."""
+def compare_charts(document: dict) -> tuple[list[str], list[str]]:
+    """The comparison's charts as SVG: the totals and each ruleset's differences by outcome;
+    and per profile dimension what each ruleset offers a journey in full."""
     rulesets = document["rulesets"]
     names = [r["ruleset"] for r in rulesets]
     first = names[0]
@@ -88,15 +88,25 @@ def compare_section(document: dict) -> str:
         profile_charts.append(bar_chart(
             f"max_earnable per journey by {label}", values, series, y_label="per journey",
             unit="£", x_label=label, stacked=False, width=6.2, height=3.0))
+    return [totals, *differences], profile_charts
+
+
+def compare_section(document: dict) -> str:
+    """The rulesets side by side: totals, differences by outcome, and per profile what each
+    offers a journey in full (``max_earnable``) beside what it paid."""
+    rulesets = document["rulesets"]
+    names = [r["ruleset"] for r in rulesets]
+    first = names[0]
+    totals_charts, profile_charts = compare_charts(document)
     outcome_rows = [[f"{o} ({OPTIONS.get(o, '')})", *(r["by_outcome"].get(o, "-")
                                                        for r in rulesets)]
                     for o in sorted({o for r in rulesets for o in r["by_outcome"]},
                                     key=lambda o: list(OPTIONS).index(o))]
-    profile_rows = _profile_rows(rulesets)
+    rows_of_profiles = profile_rows(rulesets)
     return (f"<h2>The rulesets side by side</h2><p class=note>One history as of "
             f"{document['as_of']}, known on {document['known_on']}, worked out under each "
             "ruleset as if it governed every journey; nothing is recorded.</p>"
-            + charts(totals, *differences)
+            + charts(*totals_charts)
             + html_table(["outcome", *names], outcome_rows)
             + "<h3>Per client profile: what a journey can earn in full</h3>"
             "<p class=note>max_earnable: the mean, over the profile's journeys, of every "
@@ -107,10 +117,10 @@ def compare_section(document: dict) -> str:
             f"{escape(first)}, and each ruleset's max_earnable.</p>"
             + html_table(["substances", "offended before", "injecting", "housing problem",
                           "band", "journeys", f"mean paid ({first})",
-                          *(n.removeprefix("option-") for n in names)], profile_rows))
+                          *(n.removeprefix("option-") for n in names)], rows_of_profiles))
 
 
-def _profile_rows(rulesets: list[dict]) -> list[list[str]]:
+def profile_rows(rulesets: list[dict]) -> list[list[str]]:
     """Per profile: its journeys, what the first ruleset paid per journey, and each ruleset's
     ``max_earnable``."""
     rows: dict[tuple, list[str]] = {}
@@ -139,8 +149,8 @@ def _by_site(providers: Sequence[str], sites: dict[str, list[str]]) -> dict[str,
     return dict(sorted(panels.items()))
 
 
-def forecast_section(document: dict) -> str:
-    """Per site, one small chart of each provider's expected cash per period; then the figures."""
+def forecast_charts(document: dict) -> list[str]:
+    """Per site, one small chart (SVG) of each provider's expected cash per period."""
     periods = document["periods"]
     ends = [p["period_end"].isoformat() for p in periods]
     providers = sorted({p for period in periods for p in period["providers"]})
@@ -151,6 +161,13 @@ def forecast_section(document: dict) -> str:
         panels.append(bar_chart(f"Site {site}: expected per period", ends, series,
                                 y_label="expected", unit="£", x_label="payment period ending",
                                 stacked=False, width=5.0, height=2.8))
+    return panels
+
+
+def forecast_section(document: dict) -> str:
+    """Per site, one small chart of each provider's expected cash per period; then the figures."""
+    periods = document["periods"]
+    panels = forecast_charts(document)
     rows = [[p, period["period_end"], v["due"], v["at_stake"], v["expected"]]
             for period in periods for p, v in period["providers"].items()]
     rates = [[r["ruleset"], r["outcome"], r["instalment"] or "", r["decided"], r["achieved"],
@@ -173,9 +190,9 @@ def forecast_section(document: dict) -> str:
                           "pooled"], rates))
 
 
-def backtest_section(document: dict) -> str:
-    """Each provider's forecast (taken one period ahead) against what the runs paid, one small
-    chart per site; and the mean absolute error per provider and horizon."""
+def backtest_charts(document: dict) -> list[str]:
+    """Per site, one small chart (SVG) of each provider's forecast taken one period ahead
+    against what the runs paid."""
     ahead = {}
     for forecast in document["forecasts"]:
         first = forecast["periods"][0]
@@ -195,6 +212,15 @@ def backtest_section(document: dict) -> str:
                                  unit="£", x_label="payment period ending", width=4.6,
                                  height=3.0, colours=paired_colours(list(series)),
                                  dashed=[name for name in series if name.endswith("forecast")]))
+    return panels
+
+
+def backtest_section(document: dict) -> str:
+    """Each provider's forecast (taken one period ahead) against what the runs paid, one small
+    chart per site; and the mean absolute error per provider and horizon."""
+    panels = backtest_charts(document)
+    providers = sorted({row["provider"] for row in document["paid"]}
+                       | {p for f in document["forecasts"] for p in f["periods"][0]["providers"]})
     horizons = sorted({row["horizon"] for row in document["rows"]})
     found = {(row["provider"], row["horizon"]): row for row in document["rows"]}
     rows = [[p, *(_percent(found.get((p, h))) for h in horizons)] for p in providers]

@@ -27,7 +27,7 @@ from ledger.codec import EventDecoder
 from ledger.compare_tables import projection_profiles, projection_tally, reusable_projection
 from ledger.memory import cycle_collection_paused
 from ledger.refusals import Refused
-from ledger.rulesets import Ruleset, RulesetError, parse_ruleset
+from ledger.rulesets import Ruleset, RulesetError, option_rulesets, parse_ruleset
 from ledger.store import RECORD_TOPICS_LIKE, Ledger
 from ledger.views import (
     PARALLEL_FROM_EVENTS,
@@ -62,15 +62,20 @@ OFFENDERS = "offenders"
 RELAPSING = "relapsing"
 
 
-def load_rulesets(ledger: Ledger, names: Sequence[str]) -> list[Ruleset]:
-    """Each RULESET argument: a path to a TOML file, else a published id (refused otherwise)."""
+def load_rulesets(ledger: Ledger, names: Sequence[str], *, files: bool = True
+                  ) -> list[Ruleset]:
+    """Each RULESET argument: a path to a TOML file, else a published id (refused otherwise).
+    With ``files=False`` (the web view: a name from a form never opens a file of the server)
+    each is a published id, else the id of a shipped option (``ledger/data/options``)."""
     if len(names) < 2:
         raise Refused(TOO_FEW_RULESETS, "RULESET: give two or more rulesets to compare")
     published = {ruleset.id: ruleset for ruleset in ledger.rulesets()}
+    if not files:
+        published = {**{r.id: r for r in option_rulesets()}, **published}
     found: list[Ruleset] = []
     for name in names:
         path = Path(name)
-        if path.is_file():
+        if files and path.is_file():
             try:
                 found.append(parse_ruleset(path.read_text(encoding="utf-8")))
             except (RulesetError, UnicodeDecodeError, OSError) as error:
@@ -78,8 +83,10 @@ def load_rulesets(ledger: Ledger, names: Sequence[str]) -> list[Ruleset]:
         elif name in published:
             found.append(published[name])
         else:
-            raise Refused(UNKNOWN_RULESET, f"RULESET: {name!r} is neither a ruleset file nor "
-                                           "a published ruleset id (see pbr rules list)")
+            raise Refused(UNKNOWN_RULESET, (
+                f"RULESET: {name!r} is neither a ruleset file nor a published ruleset id (see "
+                "pbr rules list)") if files else (
+                f"ruleset: {name!r} is neither a published ruleset nor a shipped option"))
     ids = [ruleset.id for ruleset in found]
     for ruleset_id in ids:
         if ids.count(ruleset_id) > 1:

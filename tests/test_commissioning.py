@@ -15,6 +15,7 @@ import yaml
 from ledger.compare import compare, load_rulesets
 from ledger.forecast import forecast_document
 from ledger.importer import Importer
+from ledger.refusals import Refused
 from ledger.rulesets import example_ruleset_text, parse_ruleset
 from ledger.runs import take_run
 from ledger.simulation import write_pilot
@@ -334,3 +335,20 @@ def test_worker_processes_give_what_one_process_gives(pilot, tmp_path, monkeypat
         forked = compare(copy, pair, day, day, workers=2)
         monkeypatch.setattr(service, "PARALLEL_FROM_EVENTS", 50_000)
         assert alone == forked, option.id
+
+
+def test_rulesets_chosen_by_id_take_shipped_options_by_id_and_never_open_a_file(pilot):
+    ledger = Ledger(pilot, create=False)
+    try:
+        chosen = load_rulesets(ledger, ["example-2012", "option-final-window-6m"], files=False)
+        shipped = load_rulesets(ledger, ["example-2012", str(OPTIONS[0])])
+        assert [r.id for r in chosen] == ["example-2012", "option-final-window-6m"]
+        assert chosen[0] == shipped[0]
+        with pytest.raises(Refused) as refused:
+            load_rulesets(ledger, ["example-2012", str(OPTIONS[0])], files=False)
+        assert refused.value.code == "unknown_ruleset"
+        with pytest.raises(Refused) as unknown:  # by id, only with files=False
+            load_rulesets(ledger, ["example-2012", "option-final-window-6m"])
+        assert unknown.value.code == "unknown_ruleset"
+    finally:
+        ledger.close()

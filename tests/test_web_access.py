@@ -26,6 +26,7 @@ def only(allowed: dict[str, int], refused: int = 403) -> dict[str, int]:
 
 # (method, path, form, expected status per role). Paths and forms are templates: {own} and
 # {other} are P1's and P2's line numbers in R0001; {mine} is the dispute kept for the role.
+COMPARE = "/compare?base=example-2012&with=option-final-window-6m&as_of=2013-06-30"
 REMITTANCE = "run,provider,amount,paid_on,reference\nR0001,P1,500.00,2013-07-10,REF-{role}\n"
 ROUTES = [
     ("GET", "/", None, dict.fromkeys(ROLES, 303)),
@@ -64,6 +65,25 @@ ROUTES = [
      only({"commissioner": 200, "provider": 404})),
     ("GET", "/reconciliation", None, ALL),
     ("GET", "/reconciliation?run=R0001", None, ALL),
+    ("GET", "/verify", None, ALL),
+    ("GET", "/verify?at=1&head=" + "0" * 64, None, ALL),  # a head that differs: shown, 200
+    ("GET", "/verify?at=1", None, dict.fromkeys(ROLES, 400)),
+    ("GET", "/verify?at=-1&head=" + "0" * 64, None, dict.fromkeys(ROLES, 400)),
+    ("GET", "/verify?at=1&head=not-hex", None, dict.fromkeys(ROLES, 400)),
+    ("GET", "/compare", None, ALL),
+    ("GET", COMPARE, None, ALL),
+    ("GET", "/compare?base=example-2012&with=/etc/passwd", None, dict.fromkeys(ROLES, 400)),
+    ("GET", "/compare?base=example-2012", None, dict.fromkeys(ROLES, 400)),
+    ("GET", COMPARE + "&as_of=2013-13-01", None, dict.fromkeys(ROLES, 400)),
+    ("GET", "/forecast?as_of=2013-06-30", None, ALL),
+    ("GET", "/forecast?as_of=2013-06-30&provider=P1", None, ALL),
+    ("GET", "/forecast?as_of=2013-06-30&provider=P2", None, but(ALL, provider=404)),
+    ("GET", "/forecast?as_of=2013-06-30&provider=P9", None, dict.fromkeys(ROLES, 404)),
+    ("GET", "/forecast?backtest=1&periods=2", None, ALL),
+    ("GET", "/forecast?backtest=1&provider=P2", None, but(ALL, provider=404)),
+    ("GET", "/forecast?backtest=1&as_of=2013-06-30", None, dict.fromkeys(ROLES, 400)),
+    ("GET", "/forecast?periods=41", None, dict.fromkeys(ROLES, 400)),
+    ("GET", "/forecast?periods=four", None, dict.fromkeys(ROLES, 400)),
     ("POST", "/runs", {"as_of": "2013-09-30"}, only({"commissioner": 303, "finance": 303})),
     ("POST", "/disputes", {"run": "R0001", "line": "{own}", "reason": "not ours"},
      only({"commissioner": 303, "provider": 303})),

@@ -12,11 +12,13 @@ import shutil
 import socket
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from ledger.disputes import read_dispute
+from ledger.runs import take_run
 from tests.web_support import PASSWORD, build_served
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -186,3 +188,63 @@ def test_a_panel_member_and_providers_use_the_web_view_in_a_real_browser(site, b
     assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
     assert "C2" not in browser.find_element(By.TAG_NAME, "main").text
     shoot(browser, "provider-not-found")
+
+
+def _charts_drawn(driver) -> int:
+    """How many chart images the browser decoded (a blocked or broken one has width 0)."""
+    return sum(1 for image in driver.find_elements(By.CSS_SELECTOR, ".charts img")
+               if image.get_attribute("naturalWidth") not in (None, "0"))
+
+
+def test_a_commissioner_checks_the_ledger_compares_rulesets_and_forecasts_in_a_browser(
+        site, browser):
+    served, base = site
+    sign_in(browser, base, "cara")
+    browser.find_element(By.LINK_TEXT, "Ledger check").click()
+    arrives(browser, "/verify")
+    assert "The ledger holds what it held" in browser.find_element(By.TAG_NAME, "main").text
+    shoot(browser, "verify")
+
+    # Compare: the published ruleset against a shipped option, chosen in the form.
+    browser.get(f"{base}/compare")
+    browser.find_element(By.CSS_SELECTOR, "input[name=with][value=option-final-window-6m]") \
+        .click()
+    browser.execute_script("arguments[0].value = '2013-06-30'",
+                           browser.find_element(By.NAME, "as_of"))
+    browser.find_element(By.CSS_SELECTOR, "form.stack button").click()
+    WebDriverWait(browser, 30).until(lambda d: "with=option-final-window-6m" in d.current_url)
+    assert "The rulesets side by side" in browser.find_element(By.TAG_NAME, "main").text
+    assert _charts_drawn(browser) >= 6
+    shoot(browser, "compare")
+
+    browser.get(f"{base}/forecast?as_of=2013-06-30")
+    assert _charts_drawn(browser) >= 1
+    shoot(browser, "forecast")
+    for as_of in (date(2013, 9, 30), date(2013, 12, 31), date(2014, 3, 31)):
+        take_run(served.ledger, as_of, as_of)  # runs after the first forecast: its errors
+    browser.get(f"{base}/forecast?backtest=1")
+    assert _charts_drawn(browser) >= 1
+    assert "1 ahead" in browser.find_element(By.TAG_NAME, "main").text
+    shoot(browser, "forecast-backtest")
+    sign_out(browser)
+
+    # A provider's forecast holds its own rows only.
+    sign_in(browser, base, "pia")
+    browser.get(f"{base}/forecast?as_of=2013-06-30")
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "P1" in main and "P2" not in main
+    shoot(browser, "forecast-provider")
+
+    # A record changed behind the ledger's back: the next check names it in words.
+    from sqlalchemy import create_engine
+
+    from tests.reliability.tamper import _flip_byte
+
+    engine = create_engine(served.url)
+    with engine.begin() as connection:
+        _flip_byte(connection, 7)
+    engine.dispose()
+    browser.get(f"{base}/verify")
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "does NOT hold what it held" in main and "A record was altered" in main
+    shoot(browser, "verify-problem")

@@ -1,7 +1,6 @@
 """The web view's navigation: one entry per section, in order.
 
-A new section (the ``pbr verify`` status, diagnostics, compare, forecast) is one entry here and
-one router module listed in :data:`web.app.ROUTERS`.
+A new section is one entry here and one router module listed in :data:`web.app.ROUTERS`.
 """
 
 from __future__ import annotations
@@ -20,4 +19,7 @@ NAV = (
     Section("Payment runs", "/runs"),
     Section("Disputes", "/disputes"),
     Section("Reconciliation", "/reconciliation"),
+    Section("Compare", "/compare"),
+    Section("Forecast", "/forecast"),
+    Section("Ledger check", "/verify"),
 )

@@ -95,3 +95,25 @@ def _value(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
     return "" if value is None else str(value)
+
+# pbr verify's reasons (ledger/integrity.py), for someone who has never seen the chain.
+VERIFY = {
+    "event_changed": "A record was altered after the ledger wrote it.",
+    "chain_entry_changed": "The ledger's seal on a record was altered (the record itself agrees "
+                           "with the seals around it).",
+    "event_missing": "A record was deleted from the ledger.",
+    "event_inserted": "A record was put into the ledger from outside it, not by the ledger.",
+    "chain_entry_missing": "The seal of a record was deleted.",
+    "event_moved": "A record was moved to another position in the ledger.",
+    "run_lines_changed": "A payment run's lines were altered after the run was recorded: they no "
+                         "longer add up to what the run recorded.",
+    "run_head_differs": "A payment run rests on a state of the ledger that the ledger no longer "
+                        "has.",
+    "no_such_position": "The ledger has no record at that position.",
+    "head_differs": "The ledger up to that position is not what it was when that head was "
+                    "printed: something before it has changed since.",
+}
+
+
+def verify_reason(code: str) -> str:
+    return VERIFY.get(code, code.replace("_", " "))

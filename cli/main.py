@@ -9,6 +9,7 @@ import typer.main
 
 from cli import (
     demo_commands,
+    diagnostics_commands,
     dispute_commands,
     outcome_commands,
     payment_commands,
@@ -41,6 +42,7 @@ app.command("reconcile")(remittance_commands.reconcile_command)
 app.add_typer(projection_commands.app, name="projections")
 simulate_commands.register(app)
 demo_commands.register(app)
+diagnostics_commands.register(app)
 
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())

@@ -88,7 +88,9 @@ def _axes(figure: Figure, title: str, x_label: str, y_label: str, unit: str):  #
     axes.set_title(title, loc="left", fontsize=10, fontweight="bold")
     axes.set_xlabel(x_label)
     axes.set_ylabel(f"{y_label} ({unit})" if unit else y_label)
-    axes.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    # Counts tick at whole numbers only (a chart of 0-3 flags has no half a flag).
+    axes.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10],
+                                             integer=unit == "count"))
     axes.yaxis.set_major_formatter(_formatter(unit))
     axes.grid(axis="y", color="#dddddd", linewidth=0.6)
     axes.set_axisbelow(True)
@@ -146,8 +148,11 @@ def bar_chart(title: str, categories: Sequence[str], series: Series, *, y_label:
     _from_zero(axes, bottoms, tops)
     if any(v < 0 for v in bottoms):
         axes.axhline(0, color="#333333", linewidth=0.8)
-    axes.set_xticks(positions, list(categories), rotation=45 if len(categories) > 8 else 0,
-                    ha="right" if len(categories) > 8 else "center")
+    # Past six categories the labels are slanted, so that long ones never run into each other.
+    slanted = len(categories) > 6
+    axes.set_xticks(positions, list(categories), rotation=45 if len(categories) > 8 else
+                    30 if slanted else 0, ha="right" if slanted else "center",
+                    rotation_mode="anchor" if slanted else "default")
     _legend(axes, len(names))
     return _svg(figure, title)
 

@@ -56,7 +56,8 @@ def diagnostics_json(found: list[Diagnosis], baseline: Baseline, by_quarter: boo
                      ) -> dict[str, Any]:
     first, last = found[0], found[-1]
     document: dict[str, Any] = {"from": first.period.start, "to": last.period.end,
-                                "known_on": first.known_on, "baseline": baseline.id}
+                                "known_on": first.known_on, "baseline": baseline.id,
+                                "min_denominator": baseline.min_denominator}
     if by_quarter:
         document["quarters"] = [{"from": d.period.start, "to": d.period.end,
                                  "groups": groups_json(d)} for d in found]

@@ -15,7 +15,7 @@ from typing import Any
 from cli.charts import bar_chart, line_chart
 
 RATES = (("completion_rate", "completed"), ("drop_out_rate", "dropped out"),
-         ("declined_rate", "declined"), ("parked_rate", "parked"),
+         ("declined_rate", "declined"), ("parked_rate", "parked share"),
          ("abstinent_at_review", "abstinent"), ("pairs_near_min_gap", "pairs near gap"),
          ("representation_rate", "re-presented"))
 STYLE = """body{font-family:'DejaVu Sans',sans-serif;margin:2em;color:#222;max-width:1150px}
@@ -23,7 +23,8 @@ table{border-collapse:collapse;margin:0.8em 0;font-size:13px}
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#eef}
 td.l,th.l{text-align:left}.sites{display:flex;flex-wrap:wrap;gap:12px}
 .sites figure{margin:0;border:1px solid #e4e4e4;padding:4px}
-.sites svg{max-width:100%;height:auto}.flag{color:#a11}"""
+.wide{overflow-x:auto}.sites svg{display:block;max-width:100%;height:auto}
+table.grid td{text-align:center;min-width:5.5em}table.grid td.l{text-align:left}"""
 
 
 def _percent(value: str | None) -> Decimal | None:
@@ -44,50 +45,65 @@ def _providers_by_site(groups: Sequence[dict[str, Any]]) -> dict[str, list[dict[
     return sites
 
 
+CHART_LABELS = {"completion_rate": "completed", "drop_out_rate": "dropped out",
+                "declined_rate": "declined", "parked_rate": "parked",
+                "abstinent_at_review": "abstinent at review", "pairs_near_min_gap":
+                "pairs near min gap", "representation_rate": "re-presented"}
+
+
 def _period_chart(site: str, providers: list[dict[str, Any]]) -> str:
-    """One period: each rate per provider, side by side."""
-    series = {p["provider"]: [_percent(p["indicators"][key]) for key, _ in RATES]
-              for p in providers}
-    return bar_chart(f"Site {site}: rates by provider", [label for _, label in RATES], series,
-                     y_label="share", unit="%", x_label="indicator", stacked=False,
-                     width=7.0, height=2.9)
+    """One period: each rate per provider side by side, and band 3's share of starts (the
+    complex clients creaming turns away)."""
+    series = {p["provider"]: [*(_percent(p["indicators"][key]) for key, _ in RATES),
+                              _percent(p["indicators"]["band_mix"]["3"])] for p in providers}
+    labels = [*(CHART_LABELS[key] for key, _ in RATES), "band 3 of starts"]
+    return bar_chart(f"Site {site}: rates by provider", labels, series, y_label="share",
+                     unit="%", x_label="indicator", stacked=False, width=5.2, height=3.0)
 
 
-def _trend_chart(site: str, periods: list[dict[str, Any]]) -> str:
-    """Quarter by quarter: each provider's successful completion rate (the evaluation's
-    finding was a falling completion rate)."""
+def _trend_charts(site: str, periods: list[dict[str, Any]], least: int) -> str:
+    """Quarter by quarter, per provider: the flags raised, and the successful completion rate
+    (the evaluation's finding was a falling completion rate), drawn only where at least
+    ``least`` discharges stand behind it."""
     labels = [_quarter_label(p["from"]) for p in periods]
-    series: dict[str, list[Decimal | None]] = {}
+    flags: dict[str, list[int]] = {}
+    rates: dict[str, list[Decimal | None]] = {}
     for n, period in enumerate(periods):
         for group in _providers_by_site(period["groups"]).get(site, []):
-            values = series.setdefault(group["provider"], [None] * len(periods))
-            values[n] = _percent(group["indicators"]["completion_rate"])
-    return line_chart(f"Site {site}: successful completions, % of discharges", labels, series,
-                      y_label="completion rate", unit="%", x_label="quarter", width=5.4,
-                      height=2.7)
+            flags.setdefault(group["provider"], [0] * len(periods))[n] = len(group["flags"])
+            enough = group["indicators"]["discharges"] >= least
+            rates.setdefault(group["provider"], [None] * len(periods))[n] = (
+                _percent(group["indicators"]["completion_rate"]) if enough else None)
+    return (bar_chart(f"Site {site}: flags per quarter", labels, flags, y_label="flags",
+                      unit="count", x_label="quarter", stacked=False, width=4.6, height=2.3)
+            + line_chart(f"Site {site}: successful completions", labels, rates,
+                         y_label="of discharges", unit="%", x_label="quarter", width=4.6,
+                         height=2.3))
 
 
 def _quarter_label(day: str) -> str:
     return f"{day[:4]} Q{(int(day[5:7]) - 1) // 3 + 1}"
 
 
-def _charts(periods: list[dict[str, Any]]) -> str:
+def _charts(periods: list[dict[str, Any]], least: int) -> str:
     sites = sorted({s for p in periods for s in _providers_by_site(p["groups"])})
     if len(periods) > 1:
-        charts = [_trend_chart(site, periods) for site in sites]
+        charts = [_trend_charts(site, periods, least) for site in sites]
     else:
         by_site = _providers_by_site(periods[0]["groups"])
         charts = [_period_chart(site, by_site[site]) for site in sites]
     return '<div class="sites">' + "".join(f"<figure>{c}</figure>" for c in charts) + "</div>"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1,
+           css: str = "") -> str:
     head = "".join(f'<th{" class=l" if i < left else ""}>{escape(h)}</th>'
                    for i, h in enumerate(headers))
     body = "".join("<tr>" + "".join(
         f'<td{" class=l" if i < left else ""}>{escape("" if c is None else str(c))}</td>'
         for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f'<table class="{css}"><tr>{head}</tr>{body}</table>' if css else \
+        f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _flag_rows(periods: list[dict[str, Any]]) -> list[list[Any]]:
@@ -120,7 +136,8 @@ def _flag_grid(periods: list[dict[str, Any]]) -> str:
             rows.append([provider, *cells])
     if not rows:
         return "<p>No provider was flagged in any quarter.</p>"
-    return _table(["provider", *(_quarter_label(p["from"]) for p in periods)], rows)
+    return _table(["provider", *(_quarter_label(p["from"]) for p in periods)], rows,
+                  css="grid")
 
 
 def _indicator_rows(groups: Sequence[dict[str, Any]]) -> list[list[Any]]:
@@ -146,18 +163,19 @@ def diagnostics_section(document: dict[str, Any]) -> str:
              f"<code>{escape(document['baseline'])}</code>. Rates are shares of their own "
              "denominators (RULES.md §10); a flag names its concern and the bound it crossed, "
              "from the baseline or from the median of the site's providers.</p>",
-             _charts(periods)]
+             _charts(periods, int(document.get("min_denominator", 1)))]
     flags = _flag_rows(periods)
     if len(periods) > 1:
         parts += ["<h3>Concerns flagged per provider, quarter by quarter</h3>",
-                  _flag_grid(periods)]
+                  f"<div class=\"wide\">{_flag_grid(periods)}</div>"]
     parts += [f"<h3>Flags ({len(flags)})</h3>",
               _table(["period", "group", "concern", "indicator", "value", "bound", "against"],
                      flags, left=4) if flags else "<p>No flags.</p>"]
     if len(periods) == 1:
         parts += ["<h3>Indicators</h3>", _table(
             ["group", "starts", "band mix 1/2/3", "discharges", *(label for _, label in RATES),
-             "parked", "deaths per 1,000", "flags"], _indicator_rows(periods[0]["groups"]))]
+             "parked journeys", "deaths per 1,000", "flags"],
+            _indicator_rows(periods[0]["groups"]))]
     parts.append("</section>")
     return "\n".join(parts)
 

@@ -71,6 +71,8 @@ def _svg(figure: Figure, title: str) -> str:
     svg = text[start:]
     # An accessible name for screen readers; the figure's own title is drawn inside it.
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{_attribute(title)}" ', 1)
+    # No comments, and no RDF metadata block (its namespace addresses only look like links).
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
     return re.sub(r"<!--.*?-->", "", svg, flags=re.S)
 
 

@@ -16,7 +16,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ledger.rulesets import RulesetError, first_error
 
@@ -91,13 +99,15 @@ class Baseline(_Strict):
     peer_min_providers: int = Field(ge=3)
     indicators: dict[str, IndicatorBounds]
 
-    @model_validator(mode="after")
-    def _known_indicators(self) -> Baseline:
-        for name in self.indicators:
+    @field_validator("indicators")
+    @classmethod
+    def _known_indicators(cls, indicators: dict[str, IndicatorBounds],
+                          ) -> dict[str, IndicatorBounds]:
+        for name in indicators:
             if name not in BOUNDED:
-                raise ValueError(f"indicators.{name}: not an indicator a baseline bounds "
+                raise ValueError(f"{name}: not an indicator a baseline bounds "
                                  f"({', '.join(BOUNDED)})")
-        return self
+        return indicators
 
 
 def parse_baseline(text: str) -> Baseline:

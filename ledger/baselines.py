@@ -69,6 +69,9 @@ class IndicatorBounds(_Strict):
     concern_low: Concern | None = None
     concern_high: Concern | None = None
     national: Bound | None = None  # the national figure the bounds are centred on, if any
+    # A rate that grows with the period's length (deaths per 1,000 journeys open in it) is
+    # bounded for a period of this many days, and the bounds scale with the period (decision 11).
+    per_days: int | None = Field(default=None, ge=1)
     source: str = Field(min_length=1)
     judgement: bool
 
@@ -87,6 +90,13 @@ class IndicatorBounds(_Strict):
 
     def concern(self, side: str) -> str | None:
         return self.concern_low if side == "low" else self.concern_high
+
+    def bound(self, side: str, period_days: int) -> Decimal | None:
+        """The bound on ``side`` for a period of ``period_days`` days (decision 11)."""
+        bound = self.low if side == "low" else self.high
+        if bound is None or self.per_days is None:
+            return bound
+        return (bound * period_days / self.per_days).quantize(Decimal("0.0001"))
 
 
 class Baseline(_Strict):

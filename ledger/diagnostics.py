@@ -69,7 +69,8 @@ def diagnose_ledger(ledger: Ledger, periods: Sequence[Period], known_on: date,
     found = []
     for period, tallies in zip(periods, merged, strict=True):
         groups = group_tallies(tallies.items())
-        found.append(Diagnosis(period, known_on, groups, group_flags(groups, baseline)))
+        flags = group_flags(groups, baseline, period.days)
+        found.append(Diagnosis(period, known_on, groups, flags))
     return found
 
 

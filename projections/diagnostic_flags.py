@@ -49,8 +49,9 @@ def value_of(values: dict[str, Any], indicator: str) -> Decimal | None:
     return values[indicator]
 
 
-def baseline_flags(group: Group, baseline: Baseline) -> list[Flag]:
-    """Every value of the group outside its baseline bounds, with enough cases behind it."""
+def baseline_flags(group: Group, baseline: Baseline, period_days: int) -> list[Flag]:
+    """Every value of the group outside its baseline bounds (for a period of ``period_days``
+    days), with enough cases behind it."""
     values, counts = indicators(group.tally), denominators(group.tally)
     flags = []
     for indicator in BOUNDED:
@@ -58,8 +59,8 @@ def baseline_flags(group: Group, baseline: Baseline) -> list[Flag]:
         value = value_of(values, indicator)
         if bounds is None or value is None or counts[indicator] < baseline.min_denominator:
             continue
-        for side, bound, beyond in (("low", bounds.low, lambda v, b: v < b),
-                                    ("high", bounds.high, lambda v, b: v > b)):
+        for side, beyond in (("low", lambda v, b: v < b), ("high", lambda v, b: v > b)):
+            bound = bounds.bound(side, period_days)
             if bound is not None and beyond(value, bound):
                 flags.append(Flag(indicator, value, bound, bounds.concern(side) or "",
                                   "baseline", side, bounds.source, bounds.judgement))
@@ -126,9 +127,10 @@ def _peer_indicator(providers: Sequence[Group], indicator: str, baseline: Baseli
     return flags
 
 
-def group_flags(groups: Sequence[Group], baseline: Baseline) -> list[list[Flag]]:
+def group_flags(groups: Sequence[Group], baseline: Baseline,
+                period_days: int) -> list[list[Flag]]:
     """Each group's flags, in the groups' order: baseline flags, then site-provider flags."""
     peers = peer_flags(groups, baseline)
-    return [baseline_flags(group, baseline) + (
+    return [baseline_flags(group, baseline, period_days) + (
         peers.get((group.site or "", group.provider or ""), [])
         if group.level == "provider" else []) for group in groups]

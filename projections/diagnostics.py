@@ -37,6 +37,10 @@ class Period:
     def holds(self, day: date | None) -> bool:
         return day is not None and self.start <= day <= self.end
 
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
 
 @dataclass
 class Tally:

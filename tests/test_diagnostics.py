@@ -115,19 +115,19 @@ def test_a_bound_without_its_concern_or_a_low_above_its_high_is_refused():
 
 def test_a_value_beyond_a_bound_is_flagged_with_its_concern_and_one_on_the_bound_is_not():
     # Completion bounds 0.1966 to 0.7434. 59 of 300 = 0.1967: inside. 58 of 300 = 0.1933: low.
-    inside = baseline_flags(_provider("P1", 59, 300), BASELINE)
+    inside = baseline_flags(_provider("P1", 59, 300), BASELINE, 91)
     assert inside == []
-    low = baseline_flags(_provider("P1", 58, 300), BASELINE)
+    low = baseline_flags(_provider("P1", 58, 300), BASELINE, 91)
     assert [(f.indicator, f.value, f.bound, f.concern, f.side, f.basis) for f in low] == [
         ("completion_rate", Decimal("0.1933"), Decimal("0.1966"), "adverse_outcome", "low",
          "baseline")]
-    high = baseline_flags(_provider("P1", 24, 30), BASELINE)
+    high = baseline_flags(_provider("P1", 24, 30), BASELINE, 91)
     assert [(f.value, f.concern) for f in high] == [(Decimal("0.8000"), "gaming")]
 
 
 def test_a_rate_over_fewer_cases_than_the_minimum_denominator_is_never_flagged():
-    assert baseline_flags(_provider("P1", 0, 29), BASELINE) == []
-    assert len(baseline_flags(_provider("P1", 0, 30), BASELINE)) == 1
+    assert baseline_flags(_provider("P1", 0, 29), BASELINE, 91) == []
+    assert len(baseline_flags(_provider("P1", 0, 30), BASELINE, 91)) == 1
 
 
 # Flags against the site's providers ---------------------------------------------------------
@@ -167,11 +167,21 @@ def test_a_deviation_on_a_side_no_concern_names_is_not_a_flag():
     assert peer_flags(groups, BASELINE) == {}
 
 
+def test_a_deaths_bound_for_a_quarter_scales_with_the_period():
+    # 8 per 1,000 in 91 days: 9 of 1,000 is above it in a quarter, not in a year (8 * 365 / 91
+    # = 32.0879).
+    group = Group("provider", "S1", "P1", Tally(deaths=9, open_in_period=1000))
+    assert [f.bound for f in baseline_flags(group, BASELINE, 91)] == [Decimal("8.0000")]
+    assert baseline_flags(group, BASELINE, 365) == []
+    heavy = Group("provider", "S1", "P1", Tally(deaths=33, open_in_period=1000))
+    assert [f.bound for f in baseline_flags(heavy, BASELINE, 365)] == [Decimal("32.0879")]
+
+
 def test_site_and_overall_groups_get_baseline_flags_only():
     tally = Tally(discharges=100, completions=10)
     groups = [_provider("P1", 10, 100), Group("site", "S1", None, tally),
               Group("all", None, None, tally)]
-    flags = group_flags(groups, BASELINE)
+    flags = group_flags(groups, BASELINE, 91)
     assert [[f.basis for f in group] for group in flags] == [["baseline"]] * 3
 
 

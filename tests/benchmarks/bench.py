@@ -53,6 +53,7 @@ from ledger.runs import take_run  # noqa: E402
 from ledger.store import Ledger  # noqa: E402
 from ledger.views import Projection  # noqa: E402
 from projections.engine import derive_client  # noqa: E402
+from tests.benchmarks.bench_diagnostics import diagnostics_keys  # noqa: E402
 
 SEED = 2012
 EXPLAIN_SAMPLE = 300
@@ -239,6 +240,8 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
     started = time.perf_counter()
     run = take_run(ledger, as_of, as_of)
     payment_run_s = time.perf_counter() - started
+    say("diagnostics")
+    measured = diagnostics_keys(ledger, as_of, payment_run_s)
     ledger.close()
 
     say(f"naive path on {min(naive_clients, clients):,} clients")
@@ -275,6 +278,7 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
         "explain_ms_p50": round(explain_p50, 2),
         "payment_run_s": round(payment_run_s, 2),
         "payment_run_lines": len(run.lines),
+        **measured,
         "ingest_s": round(ingest_s, 1),
         "rebuild_s": round(rebuild_s, 1),
         "peak_rss_mb": peak_rss_mb(),

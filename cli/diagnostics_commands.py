@@ -13,6 +13,7 @@ from cli.diagnostics_html import diagnostics_page
 from ledger.baselines import Baseline, read_baseline
 from ledger.diagnostics import Diagnosis, diagnose_ledger
 from ledger.rulesets import RulesetError
+from ledger.store import Ledger
 from projections.diagnostic_flags import Flag
 from projections.diagnostics import Period, indicators, quarters
 
@@ -64,6 +65,17 @@ def diagnostics_json(found: list[Diagnosis], baseline: Baseline, by_quarter: boo
     else:
         document["groups"] = groups_json(first)
     return document
+
+
+def diagnostics_document(ledger: Ledger, periods: list[Period], known_on: date,
+                         baseline: Baseline | None = None, by_quarter: bool = False,
+                         ) -> dict[str, Any]:
+    """The ``pbr diagnostics --json`` document of ``periods`` (one, or the quarters with
+    ``by_quarter``), known on ``known_on``, against ``baseline`` (default: the shipped one).
+    The demo's report passes it to :func:`cli.diagnostics_html.diagnostics_section`."""
+    baseline = baseline or read_baseline(None)
+    found = diagnose_ledger(ledger, periods, known_on, baseline)
+    return diagnostics_json(found, baseline, by_quarter)
 
 
 def _cell(value: Any) -> str:
@@ -124,7 +136,7 @@ def diagnostics(
     document = diagnostics_json(found, baseline, by_quarter)
     if html is not None:
         try:
-            html.write_text(diagnostics_page(_plain(document)), encoding="utf-8")
+            html.write_text(diagnostics_page(document), encoding="utf-8")
         except OSError as error:
             fail(f"--html: cannot write {html} ({error.strerror})")
     if as_json:
@@ -133,17 +145,6 @@ def diagnostics(
     typer.echo("\n\n".join(_text(d) for d in found))
     if html is not None:
         typer.echo(f"\nwrote {html}")
-
-
-def _plain(document: Any) -> Any:
-    """The document as its JSON text would give it back (dates and decimals as strings)."""
-    if isinstance(document, dict):
-        return {key: _plain(value) for key, value in document.items()}
-    if isinstance(document, list):
-        return [_plain(value) for value in document]
-    if isinstance(document, bool | int | str) or document is None:
-        return document
-    return str(document) if not isinstance(document, date) else document.isoformat()
 
 
 def register(app: typer.Typer) -> None:

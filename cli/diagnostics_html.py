@@ -8,6 +8,7 @@ the palette tells apart), rates in %, axes from zero. No scripts, no network.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from html import escape
 from typing import Any
@@ -152,16 +153,31 @@ def _indicator_rows(groups: Sequence[dict[str, Any]]) -> list[list[Any]]:
     return rows
 
 
+def plain(document: Any) -> Any:
+    """The document as its JSON text would read back: dates and decimals as strings."""
+    if isinstance(document, dict):
+        return {key: plain(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [plain(value) for value in document]
+    if isinstance(document, date):
+        return document.isoformat()
+    if isinstance(document, bool | int | str) or document is None:
+        return document
+    return str(document)
+
+
 def diagnostics_section(document: dict[str, Any]) -> str:
     """The diagnostics as an HTML fragment (``<section>``) for a report, from the ``pbr
-    diagnostics --json`` document: a chart per site, the flags, and (for one period) the
+    diagnostics --json`` document (as printed, or as :func:`cli.diagnostics_commands.
+    diagnostics_document` returns it): a chart per site, the flags, and (for one period) the
     indicators of every group."""
+    document = plain(document)
     periods = _periods(document)
     parts = [f"<section><h2>Diagnostics: perverse incentives, {escape(document['from'])} to "
              f"{escape(document['to'])}</h2>",
              f"<p>Known on {escape(document['known_on'])}; baseline "
              f"<code>{escape(document['baseline'])}</code>. Rates are shares of their own "
-             "denominators (RULES.md §10); a flag names its concern and the bound it crossed, "
+             "denominators (docs/rules.md §10); a flag names its concern and the bound it crossed, "
              "from the baseline or from the median of the site's providers.</p>",
              _charts(periods, int(document.get("min_denominator", 1)))]
     flags = _flag_rows(periods)

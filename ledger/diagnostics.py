@@ -45,15 +45,15 @@ SiteTallies = dict[str, Tallies]
 
 
 def tally_streams(streams: Iterable[Sequence[RecordEvent]], periods: Sequence[Period],
-                  known_on: date, rulesets: Sequence[Ruleset]) -> list[SiteTallies]:
+                  known_on: date, rulesets: list[Ruleset]) -> list[SiteTallies]:
     """Per period, each site's tallies: every client's history as of the period's last day."""
     found: list[SiteTallies] = [{} for _ in periods]
     for events in streams:
         for tallies, period in zip(found, periods, strict=True):
             history = build_history(events, known_on, period.end)
             if history is not None:
-                tallies.setdefault(history.site, Tallies()).merge(
-                    tally_history(history, rulesets, period))
+                tally_history(history, rulesets, period,
+                              into=tallies.setdefault(history.site, Tallies()))
     return found
 
 

@@ -66,8 +66,11 @@ class Tally:
     represented: int = 0
 
     def add(self, other: Tally) -> None:
-        for item in fields(self):
-            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+        for name in _TALLY_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+_TALLY_FIELDS = tuple(item.name for item in fields(Tally))
 
 
 @dataclass
@@ -249,11 +252,13 @@ def count_representation(tally: Tally, history: History, journey: Journey,
 # One history's part ---------------------------------------------------------------------------
 
 
-def tally_history(history: History, rulesets: Sequence[Ruleset], period: Period) -> Tallies:
+def tally_history(history: History, rulesets: Sequence[Ruleset], period: Period,
+                  into: Tallies | None = None) -> Tallies:
     """RULES.md §10 for one client's history as of ``to``: each journey counted for its
-    provider, and the death for the provider of the journey it closes or of the latest one."""
-    tallies = Tallies()
-    every = list(rulesets)
+    provider, and the death for the provider of the journey it closes or of the latest one.
+    Counted into ``into`` (the site's tallies so far) when given, else into new tallies."""
+    tallies = Tallies() if into is None else into
+    every = rulesets if isinstance(rulesets, list) else list(rulesets)
     for journey in history.journeys:
         tally = tallies.of(journey.provider)
         ruleset = select_ruleset(every, history.site, journey.started_on)

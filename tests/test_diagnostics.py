@@ -272,3 +272,23 @@ def test_a_baseline_file_with_an_unknown_key_is_refused_naming_it(tmp_path):
 def test_diagnostics_of_a_ledger_that_does_not_exist_is_an_error_not_a_new_ledger(tmp_path):
     result = pbr("diagnostics", "--db", f"sqlite:///{tmp_path / 'none.db'}")
     assert result.exit_code == 2 and not (tmp_path / "none.db").exists()
+
+
+def test_the_report_section_takes_the_document_as_built_or_as_printed(tmp_path):
+    from datetime import date
+
+    from cli.diagnostics_commands import diagnostics_document
+    from cli.diagnostics_html import diagnostics_section
+    from ledger.store import Ledger
+    db = f"sqlite:///{tmp_path / 'pbr.db'}"
+    _ledger(tmp_path, db, RECORDS)
+    ledger = Ledger(db, create=False)
+    document = diagnostics_document(ledger, quarters(date(2013, 1, 1), date(2013, 6, 30)),
+                                    date(2013, 6, 30), by_quarter=True)
+    ledger.close()
+    built = diagnostics_section(document)
+    printed = pbr("diagnostics", "--from", "2013-01-01", "--to", "2013-06-30", "--by-quarter",
+                  "--known-on", "2013-06-30", "--db", db, "--json").json()
+    assert built == diagnostics_section(printed)
+    assert built.startswith("<section>") and built.endswith("</section>")
+    assert "2013 Q1" in built and "No provider was flagged in any quarter." in built

@@ -8,6 +8,7 @@ concern; the same pilot unskewed flags no provider at all (docs/diagnostics.md s
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, timedelta
 from io import StringIO
@@ -46,7 +47,10 @@ def test_bad_skews_on_the_command_line_are_one_line_and_exit_2(tmp_path):
     assert twice.exit_code == 2 and "two kinds" in twice.stderr
 
 
-def test_no_skew_leaves_the_pilot_exactly_as_it_was():
+def test_no_skew_leaves_the_pilot_exactly_as_it_was_before_skews_existed():
+    # The SHA-256 of write_pilot(300, 3) as the simulator wrote it before --skew was added.
+    before = "38beb12a15c9fb63c6daeb40a2d72147e84d83757a862dddf1d3df690c30e0ad"
+    assert hashlib.sha256(_plain(300).encode()).hexdigest() == before
     assert _records(300, {}) == [json.loads(line) for line in _plain(300).splitlines()]
 
 

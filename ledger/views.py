@@ -431,14 +431,17 @@ def _uuid_param(connection: Connection, value: UUID) -> Any:
     return value.bytes if connection.dialect.name == "sqlite" else value
 
 
-def stream_rows(connection: Connection, lo: UUID, hi: UUID | None, head: int) -> Iterator[tuple]:
-    """The record events of the streams with ids in ``[lo, hi)``, stream by stream, in order."""
+def stream_rows(connection: Connection, lo: UUID, hi: UUID | None, head: int,
+                without: Sequence[str] = ()) -> Iterator[tuple]:
+    """The record events of the streams with ids in ``[lo, hi)``, stream by stream, in order;
+    less the events of the topics ``without`` names (a reader that never looks at them)."""
+    skip = "".join(" AND topic <> ?" for _ in without)
     sql = ("SELECT topic, originator_id, originator_version, state FROM ledger_events "
            "WHERE originator_id >= ? " + ("AND originator_id < ? " if hi is not None else "")
-           + "AND id <= ? AND topic LIKE ? ORDER BY originator_id, originator_version")
+           + f"AND id <= ? AND topic LIKE ?{skip} ORDER BY originator_id, originator_version")
     params = [_uuid_param(connection, lo)] + ([_uuid_param(connection, hi)] if hi else [])
     result = connection.exec_driver_sql(_driver_sql(connection, sql),
-                                        (*params, head, RECORD_TOPICS_LIKE))
+                                        (*params, head, RECORD_TOPICS_LIKE, *without))
     while page := result.fetchmany(5000):
         yield from page
 

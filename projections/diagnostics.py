@@ -259,7 +259,13 @@ def tally_history(history: History, rulesets: Sequence[Ruleset], period: Period,
     Counted into ``into`` (the site's tallies so far) when given, else into new tallies."""
     tallies = Tallies() if into is None else into
     every = rulesets if isinstance(rulesets, list) else list(rulesets)
+    # A journey that ended before `from - 12m` counts for no indicator of the period: not a
+    # start, discharge or open journey in it, its reviews are all earlier, and a completion
+    # before then is outside representation's year.
+    earliest = TWELVE_MONTHS.before(period.start)
     for journey in history.journeys:
+        if journey.discharged_on is not None and journey.discharged_on < earliest:
+            continue
         tally = tallies.of(journey.provider)
         ruleset = select_ruleset(every, history.site, journey.started_on)
         count_start(tally, journey, period)

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, parse_date, print_json, table
-from cli.diagnostics_html import diagnostics_page
 from ledger.baselines import Baseline, read_baseline
 from ledger.diagnostics import Diagnosis, diagnose_ledger
 from ledger.rulesets import RulesetError
@@ -135,6 +134,7 @@ def diagnostics(
     found = diagnose_ledger(open_ledger(db, create=False), periods, known_on_date, baseline)
     document = diagnostics_json(found, baseline, by_quarter)
     if html is not None:
+        from cli.diagnostics_html import diagnostics_page  # matplotlib: only for a page
         try:
             html.write_text(diagnostics_page(document), encoding="utf-8")
         except OSError as error:

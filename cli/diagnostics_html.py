@@ -180,6 +180,10 @@ def diagnostics_section(document: dict[str, Any]) -> str:
              "denominators (docs/rules.md §10); a flag names its concern and the bound it crossed, "
              "from the baseline or from the median of the site's providers.</p>",
              _charts(periods, int(document.get("min_denominator", 1)))]
+    if len(periods) > 1:
+        parts.append(f"<p>A provider's completion rate is drawn only for quarters with at least "
+                     f"{escape(str(document.get('min_denominator', 1)))} discharges, the least "
+                     "the baseline flags.</p>")
     flags = _flag_rows(periods)
     if len(periods) > 1:
         parts += ["<h3>Concerns flagged per provider, quarter by quarter</h3>",

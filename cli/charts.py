@@ -71,6 +71,8 @@ def _svg(figure: Figure, title: str) -> str:
     svg = text[start:]
     # An accessible name for screen readers; the figure's own title is drawn inside it.
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{_attribute(title)}" ', 1)
+    # No comments, and no RDF metadata block (its namespace addresses only look like links).
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
     return re.sub(r"<!--.*?-->", "", svg, flags=re.S)
 
 
@@ -88,7 +90,9 @@ def _axes(figure: Figure, title: str, x_label: str, y_label: str, unit: str):  #
     axes.set_title(title, loc="left", fontsize=10, fontweight="bold")
     axes.set_xlabel(x_label)
     axes.set_ylabel(f"{y_label} ({unit})" if unit else y_label)
-    axes.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    # Counts tick at whole numbers only (a chart of 0-3 flags has no half a flag).
+    axes.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10],
+                                             integer=unit == "count"))
     axes.yaxis.set_major_formatter(_formatter(unit))
     axes.grid(axis="y", color="#dddddd", linewidth=0.6)
     axes.set_axisbelow(True)

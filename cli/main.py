@@ -14,6 +14,7 @@ import typer.main
 from cli import (
     commissioning_commands,
     demo_commands,
+    diagnostics_commands,
     dispute_commands,
     integrity_commands,
     outcome_commands,
@@ -56,6 +57,7 @@ demo_commands.register(app)
 commissioning_commands.register(app)
 integrity_commands.register(app)
 user_commands.register(app)
+diagnostics_commands.register(app)
 
 
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())

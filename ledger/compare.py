@@ -32,10 +32,10 @@ from ledger.store import RECORD_TOPICS_LIKE, Ledger
 from ledger.views import (
     PARALLEL_FROM_EVENTS,
     _driver_sql,
-    _group_streams,
-    _shards,
-    _stream_rows,
     _uuid_param,
+    group_streams,
+    stream_rows,
+    stream_shards,
     worker_count,
 )
 from projections.cohort import cohort_outcomes
@@ -197,7 +197,7 @@ def only_streams(connection: Any, clients: str | None, head: int) -> set | None:
 
 
 def _rows(connection: Any, lo: UUID, hi: UUID | None, head: int) -> Iterator[list]:
-    """The record events of a range of streams (:func:`ledger.views._stream_rows`) but the
+    """The record events of a range of streams (:func:`ledger.views.stream_rows`) but the
     TOPs, a page at a time: nothing derived reads them."""
     sql = ("SELECT topic, originator_id, originator_version, state FROM ledger_events "
            "WHERE originator_id >= ? " + ("AND originator_id < ? " if hi is not None else "")
@@ -216,7 +216,7 @@ def _flat(pages: Iterator[list]) -> Iterator[tuple]:
 
 def _histories(decoder: EventDecoder, rows: Iterator[tuple], as_of: date,
                known_on: date) -> Iterator[History]:
-    for events in _group_streams(decoder, rows):
+    for events in group_streams(decoder, rows):
         history = build_history(events, known_on, as_of)
         if history is not None:
             yield history
@@ -248,7 +248,7 @@ def _clients(derivations: Sequence[Derivation]) -> str | None:
 def _shard_rows(connection: Any, lo: UUID, hi: UUID | None, head: int, without_tops: bool,
                 streams: set | None = None) -> Iterator[tuple]:
     rows = (_flat(_rows(connection, lo, hi, head)) if without_tops
-            else _stream_rows(connection, lo, hi, head))
+            else stream_rows(connection, lo, hi, head))
     if streams is None:
         return rows
     return (row for row in rows if row[1] in streams)
@@ -295,7 +295,7 @@ def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
     tallies = [Tally() for _ in derivations]
     histories: list[History] = []
     jobs = [(lo, hi, head, as_of, known_on, list(rulesets), list(derivations), keep)
-            for lo, hi in _shards(SHARDS if parallel else 1)]
+            for lo, hi in stream_shards(SHARDS if parallel else 1)]
     if profiles is not None and any(d.only is None or d.only & READ_TOPS for d in derivations):
         profiles = None
     with ledger.datastore.transaction(commit=False) as session:

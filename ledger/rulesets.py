@@ -356,7 +356,7 @@ class RulesetError(ValueError):
         self.code = code
 
 
-def _first_error(error: ValidationError) -> RulesetError:
+def first_error(error: ValidationError) -> RulesetError:
     """The error to report: an unknown key before anything else, since a misspelt key
     (``lagg``) is what also makes its intended key (``lag``) look missing."""
     errors = error.errors()
@@ -408,7 +408,7 @@ def parse_ruleset(text: str, published: bool = False) -> Ruleset:
     try:
         return Ruleset.model_validate(data, context={"published": published})
     except ValidationError as error:
-        raise _first_error(error) from None
+        raise first_error(error) from None
 
 
 def _table(value: Any) -> dict[str, Any]:

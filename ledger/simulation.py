@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -66,6 +66,13 @@ CORRECTIONS = 0.01
 # Corrections fall on offences, TOPs and hepatitis B courses: about 55% of all records.
 CORRECTION_OF_ELIGIBLE = CORRECTIONS / 0.55
 BACK_ON_BENEFITS = 0.40
+# Skews (``pbr simulate --skew PROVIDER:KIND``): a provider told to behave as the response fears
+# (docs/diagnostics.md). ``creaming``: the provider sends every band-3 client to another of the
+# site's providers; ``parking``: its journeys never end and never show progress;
+# ``review-timing``: its second review of a journey comes 28 to 33 days after the first, just
+# past the example ruleset's 28-day minimum gap.
+SKEWS = ("creaming", "parking", "review-timing")
+TIMED_REVIEW_DAYS = (28, 33)
 
 
 def _pick(rng: random.Random, weighted: list[tuple[float, Any]]) -> Any:
@@ -89,6 +96,7 @@ class _Client:
     client: str
     site: str
     records: list[tuple[date, int, dict[str, Any]]]
+    skews: Mapping[str, str] = field(default_factory=dict)
     sequence: int = 0
     serial: int = 0
     known: date = PILOT_START  # the latest received_on of the client's structural records
@@ -113,9 +121,26 @@ def _providers(site: str) -> list[str]:
     return [f"{site}-P{n}" for n in range(1, PROVIDERS_PER_SITE + 1)]
 
 
-def simulate_client(rng: random.Random, number: int) -> list[tuple[date, int, dict[str, Any]]]:
+def providers() -> list[str]:
+    """Every simulated provider: three per site."""
+    return [provider for site in SITES for provider in _providers(site)]
+
+
+def parse_skew(text: str) -> tuple[str, str]:
+    """``PROVIDER:KIND`` of ``--skew``; a ``ValueError`` naming what is wrong otherwise."""
+    provider, _, kind = text.partition(":")
+    if provider not in providers():
+        raise ValueError(f"{text!r}: {provider!r} is not a simulated provider "
+                         f"({providers()[0]} to {providers()[-1]})")
+    if kind not in SKEWS:
+        raise ValueError(f"{text!r}: the kind must be one of {', '.join(SKEWS)}")
+    return provider, kind
+
+
+def simulate_client(rng: random.Random, number: int, skews: Mapping[str, str] | None = None,
+                    ) -> list[tuple[date, int, dict[str, Any]]]:
     site = SITES[number % len(SITES)]
-    client = _Client(rng, f"C{number:06d}", site, [])
+    client = _Client(rng, f"C{number:06d}", site, [], dict(skews or {}))
     first = PILOT_START + _days(rng, 0, (LAST_FIRST_START - PILOT_START).days)
     age = 17 if rng.random() < UNDER_18 else rng.randint(18, 62)
     born = date(first.year - age, rng.randint(1, 12), rng.randint(1, 28))
@@ -177,6 +202,9 @@ def _one_journey(client: _Client, journey: str, provider: str, start: date,
     housing = _pick(rng, HOUSING)
     hepb = injecting and rng.random() < HEPB_NEEDED_IF_INJECTING
     band = _pick(rng, LASARS_BANDS)
+    if band == 3 and client.skews.get(provider) == "creaming":
+        provider = rng.choice([p for p in _providers(client.site) if p != provider])
+    skew = client.skews.get(provider)
     started = {"type": "treatment_started", "journey": journey, "provider": provider,
                "on": start.isoformat(), "substances": substances, "injecting": injecting,
                "housing": housing, "hepb_vaccination_needed": hepb}
@@ -186,17 +214,20 @@ def _one_journey(client: _Client, journey: str, provider: str, start: date,
     client.emit(_top(rng, journey, start, "start", substances, injecting, housing != "none",
                      recovering=False), start + _days(rng, 1, 25))
     length = int(rng.lognormvariate(5.6 if opiate else 5.2, 0.6))
-    open_at_end = rng.random() < STILL_IN_TREATMENT
+    open_at_end = rng.random() < STILL_IN_TREATMENT or skew == "parking"
     end = None if open_at_end else start + timedelta(days=max(length, 14))
     reason = None if end is None else _exit_reason(rng, substances)
     if end is not None and end > PILOT_END:
         end, reason = None, None
-    recovering = rng.random() < _abstinence(substances)
+    recovering = rng.random() < _abstinence(substances) and skew != "parking"
     review = start + _days(rng, 150, 200)
+    first_review = True
     while review <= PILOT_END and (end is None or review < end):
         client.emit(_top(rng, journey, review, "review", substances, injecting,
                          housing != "none", recovering), review + _days(rng, 1, 40))
-        review += _days(rng, 150, 210)
+        gap = TIMED_REVIEW_DAYS if first_review and skew == "review-timing" else (150, 210)
+        review += _days(rng, *gap)
+        first_review = False
     if hepb and rng.random() < HEPB_COMPLETED:
         course = start + _days(rng, 60, 200)
         if course <= PILOT_END and (end is None or course <= end):
@@ -294,24 +325,27 @@ def _corrections(client: _Client) -> None:
                          "reason": "withdrawn by the source system"}, when, structural=False)
 
 
-def simulate(clients: int, seed: int) -> Iterator[dict[str, Any]]:
-    """Every record of the pilot, in the order received."""
+def simulate(clients: int, seed: int, skews: Mapping[str, str] | None = None,
+             ) -> Iterator[dict[str, Any]]:
+    """Every record of the pilot, in the order received; ``skews`` maps a provider to the
+    kind of behaviour it is told to show (:data:`SKEWS`)."""
     rng = random.Random(seed)
     records: list[tuple[date, int, int, dict[str, Any]]] = []
     for number in range(1, clients + 1):
-        for received, sequence, record in simulate_client(rng, number):
+        for received, sequence, record in simulate_client(rng, number, skews):
             records.append((received, number, sequence, record))
     records.sort(key=lambda item: (item[0], item[1], item[2]))
     for *_, record in records:
         yield record
 
 
-def write_pilot(clients: int, seed: int, out: Path | TextIO) -> int:
+def write_pilot(clients: int, seed: int, out: Path | TextIO,
+                skews: Mapping[str, str] | None = None) -> int:
     """Write the pilot as JSON Lines; the number of records."""
     count = 0
     handle = out.open("w", encoding="utf-8") if isinstance(out, Path) else out
     try:
-        for record in simulate(clients, seed):
+        for record in simulate(clients, seed, skews):
             handle.write(json.dumps(record, separators=(",", ":")) + "\n")
             count += 1
     finally:

@@ -215,7 +215,7 @@ class Projection:
         total = self._record_events(head)
         workers = workers or worker_count()
         parallel = self._can_fork() and total >= PARALLEL_FROM_EVENTS and workers > 1
-        shards = _shards(SHARDS if parallel else 1)
+        shards = stream_shards(SHARDS if parallel else 1)
         done = 0
         # The workers are forked before the transaction opens, so none inherits it.
         with (self._workers(workers) if parallel else nullcontext()) as pool, \
@@ -284,7 +284,7 @@ class Projection:
 
     def _read_streams(self, lo: UUID, hi: UUID | None, head: int) -> Iterator[tuple]:
         with self.datastore.transaction(commit=False) as session:
-            yield from _stream_rows(session.connection(), lo, hi, head)
+            yield from stream_rows(session.connection(), lo, hi, head)
 
     # Catch-up -----------------------------------------------------------------------------
 
@@ -331,7 +331,7 @@ class Projection:
             connection = session.connection()
             rows = Rows()
             clients: set[str] = set()
-            for events in _group_streams(self.decoder, _streams_rows(connection, streams, end)):
+            for events in group_streams(self.decoder, _streams_rows(connection, streams, end)):
                 clients.add(events[0].client)
                 history = build_history(events, as_of, as_of)
                 if history is not None:
@@ -349,8 +349,8 @@ class Projection:
     def _cohorts(self, connection: Connection, end: int, as_of: date,
                  rulesets: list[Ruleset]) -> list[OutcomeResult]:
         """Cohort outcomes measure every member journey: every history, again."""
-        histories = [history for events in _group_streams(
-            self.decoder, _stream_rows(connection, UUID(int=0), None, end))
+        histories = [history for events in group_streams(
+            self.decoder, stream_rows(connection, UUID(int=0), None, end))
             if (history := build_history(events, as_of, as_of)) is not None]
         return cohort_outcomes(histories, rulesets, as_of)
 
@@ -507,7 +507,7 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start:start + size]
 
 
-def _shards(count: int) -> list[tuple[UUID, UUID | None]]:
+def stream_shards(count: int) -> list[tuple[UUID, UUID | None]]:
     """``count`` ranges covering every stream id, by their leading bits."""
     step = (1 << 128) // count
     bounds = [UUID(int=step * n) for n in range(count)]
@@ -518,14 +518,17 @@ def _uuid_param(connection: Connection, value: UUID) -> Any:
     return value.bytes if connection.dialect.name == "sqlite" else value
 
 
-def _stream_rows(connection: Connection, lo: UUID, hi: UUID | None, head: int) -> Iterator[tuple]:
-    """The record events of the streams with ids in ``[lo, hi)``, stream by stream, in order."""
+def stream_rows(connection: Connection, lo: UUID, hi: UUID | None, head: int,
+                without: Sequence[str] = ()) -> Iterator[tuple]:
+    """The record events of the streams with ids in ``[lo, hi)``, stream by stream, in order;
+    less the events of the topics ``without`` names (a reader that never looks at them)."""
+    skip = "".join(" AND topic <> ?" for _ in without)
     sql = ("SELECT topic, originator_id, originator_version, state FROM ledger_events "
            "WHERE originator_id >= ? " + ("AND originator_id < ? " if hi is not None else "")
-           + "AND id <= ? AND topic LIKE ? ORDER BY originator_id, originator_version")
+           + f"AND id <= ? AND topic LIKE ?{skip} ORDER BY originator_id, originator_version")
     params = [_uuid_param(connection, lo)] + ([_uuid_param(connection, hi)] if hi else [])
     result = connection.exec_driver_sql(_driver_sql(connection, sql),
-                                        (*params, head, RECORD_TOPICS_LIKE))
+                                        (*params, head, RECORD_TOPICS_LIKE, *without))
     while page := result.fetchmany(5000):
         yield from page
 
@@ -541,7 +544,7 @@ def _streams_rows(connection: Connection, streams: set[UUID], head: int) -> Iter
         yield from connection.exec_driver_sql(_driver_sql(connection, sql), (*params, head))
 
 
-def _group_streams(decoder: EventDecoder, rows: Iterator[tuple]) -> Iterator[list[Any]]:
+def group_streams(decoder: EventDecoder, rows: Iterator[tuple]) -> Iterator[list[Any]]:
     """Each stream's decoded events (rows come ordered by stream, then version)."""
     current: Any = None
     stream: UUID | None = None
@@ -572,7 +575,7 @@ def _derive_shard_with(read: Callable[[UUID, UUID | None, int], Iterator[tuple]]
     rows = Rows()
     histories: list[History] = []
     events_read = 0
-    for events in _group_streams(decoder, read(lo, hi, head)):
+    for events in group_streams(decoder, read(lo, hi, head)):
         events_read += len(events)
         history = build_history(events, as_of, as_of)
         if history is None:
@@ -607,7 +610,7 @@ def _derive_shard_in_worker(job: tuple) -> tuple[bytes, int, list[History]]:
 
     def read(lo: UUID, hi: UUID | None, head: int) -> Iterator[tuple]:
         with _inherited["engine"].connect() as connection:
-            yield from _stream_rows(connection, lo, hi, head)
+            yield from stream_rows(connection, lo, hi, head)
 
     rows, events_read, histories = _derive_shard_with(read, _inherited["decoder"], *job)
     return marshal.dumps(rows.tables()), events_read, histories

@@ -39,7 +39,7 @@ class Scenario:
     expect: list[dict[str, Any]]
 
 
-def _complete(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def complete_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Fill in what a scenario may leave out, and register each client once."""
     completed: list[dict[str, Any]] = []
     clients: list[str] = []
@@ -69,7 +69,7 @@ def load_scenario(path: Path) -> Scenario:
     for old, new in data.get("ruleset_changes", []):
         assert old in ruleset, f"{path.name}: ruleset text {old!r} not found"
         ruleset = ruleset.replace(old, new, 1)
-    return Scenario(data["name"], path, _complete(data["records"]), ruleset,
+    return Scenario(data["name"], path, complete_records(data["records"]), ruleset,
                     str(data["as_of"]), str(data["known_on"]) if data.get("known_on") else None,
                     data["expect"])
 

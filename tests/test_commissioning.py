@@ -24,7 +24,7 @@ from ledger.views import Projection
 from projections.compare import differing_outcomes, offences_alone_differ
 from projections.forecast import _round_pence, period_ends, rates
 from tests.cli_runner import pbr
-from tests.scenario_loader import _complete
+from tests.scenario_loader import complete_records
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = Path(__file__).parent / "scenarios_commissioning"
@@ -45,7 +45,7 @@ def _ledger_for(case: dict, tmp_path: Path, db: str) -> str:
     (tmp_path / "rules.toml").write_text(ruleset)
     assert pbr("rules", "publish", tmp_path / "rules.toml", "--db", db).exit_code == 0
     records = tmp_path / "records.jsonl"
-    records.write_text("\n".join(json.dumps(r) for r in _complete(case["records"])) + "\n")
+    records.write_text("\n".join(json.dumps(r) for r in complete_records(case["records"])) + "\n")
     imported = pbr("import", records, "--db", db, "--json")
     assert imported.exit_code == 0, imported.stdout
     return str(tmp_path / "rules.toml")

@@ -244,6 +244,9 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
     run = take_run(ledger, as_of, as_of)
     payment_run_s = time.perf_counter() - started
     commissioning = measure_commissioning(ledger, as_of, payment_run_s, say)
+    say("diagnostics")
+    from tests.benchmarks.bench_diagnostics import diagnostics_keys  # its own module
+    measured = diagnostics_keys(ledger, as_of, payment_run_s)
     ledger.close()
 
     say(f"naive path on {min(naive_clients, clients):,} clients")
@@ -289,6 +292,7 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
         "payment_run_s": round(payment_run_s, 2),
         "payment_run_lines": len(run.lines),
         **commissioning,
+        **measured,
         "ingest_s": round(ingest_s, 1),
         "rebuild_s": round(rebuild_s, 1),
         **on_postgres,

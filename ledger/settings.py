@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, Text, make_url
+from sqlalchemy import Column, MetaData, String, Table, Text, inspect, make_url
 from sqlalchemy.exc import IntegrityError
 
 from ledger.cipher import KEY_VARIABLE, KeyProblem, LedgerCipher
@@ -31,7 +31,10 @@ def check_key(engine: Any, cipher: LedgerCipher | None, events_table: str,
     """Raise :class:`KeyProblem` unless ``cipher`` (``None``: no key) is this ledger's; whether
     the ledger is encrypted. ``keyless``: an encrypted ledger opened without a key is allowed
     (to verify its chain)."""
-    settings.create(engine, checkfirst=True)
+    if not inspect(engine).has_table(settings.name):
+        from ledger.locks import schema_transaction  # created under the schema lock, as the
+        with schema_transaction(engine) as connection:  # store's tables are (concurrent opens)
+            settings.create(connection, checkfirst=True)
     stored = _key_check(engine)
     if stored is None:
         if cipher is None:

@@ -6,9 +6,9 @@ import os
 import signal
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from ledger.store import Ledger, database_url
+from ledger.store import Ledger
+from tests.reliability.common import fresh_database
 
 POSTGRES_URL = os.environ.get("PBR_TEST_POSTGRES_URL")
 
@@ -22,13 +22,7 @@ BACKENDS = [
 def reset_postgres() -> str:
     """Empty the test database's public schema; the URL to use."""
     assert POSTGRES_URL
-    url = database_url(POSTGRES_URL)
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
+    return fresh_database(POSTGRES_URL)
 
 
 @pytest.fixture(params=BACKENDS)

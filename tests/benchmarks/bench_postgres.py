@@ -29,6 +29,7 @@ from ledger.rulesets import example_ruleset_text
 from ledger.runs import take_run
 from ledger.store import Ledger
 from ledger.views import Projection
+from tests.reliability.common import fresh_database
 
 _COLUMNS = "originator_id, originator_version, topic, state"
 
@@ -36,12 +37,6 @@ _COLUMNS = "originator_id, originator_version, topic, state"
 def _psycopg_url(url: str) -> str:
     """The URL as psycopg takes it (without SQLAlchemy's ``+psycopg`` driver name)."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def empty_database(url: str) -> None:
-    with psycopg.connect(_psycopg_url(url), autocommit=True) as connection:
-        connection.execute("DROP SCHEMA public CASCADE")
-        connection.execute("CREATE SCHEMA public")
 
 
 def raw_copy(url: str, events_table: str) -> float:
@@ -93,7 +88,7 @@ def raw_read(url: str, events_table: str) -> float:
 
 def bench_postgres(pilot: Any, url: str, as_of: date, say: Any) -> dict[str, Any]:
     """The PostgreSQL figures for ``pilot``, each beside its baseline of the same run."""
-    empty_database(url)
+    fresh_database(url)
     ledger = Ledger(url)
     ledger.publish_ruleset(example_ruleset_text())
     events_table = ledger.recorder.events_record_cls.__table__.fullname  # type: ignore[attr-defined]

@@ -33,7 +33,8 @@ from ledger.integrity import _entry_of, verify  # noqa: E402
 from ledger.rulesets import example_ruleset_text  # noqa: E402
 from ledger.runs import RUN_TOPIC, take_run  # noqa: E402
 from ledger.simulation import write_pilot  # noqa: E402
-from ledger.store import Ledger, database_url  # noqa: E402
+from ledger.store import Ledger  # noqa: E402
+from tests.reliability.common import fresh_database  # noqa: E402
 
 SEED = 12
 RUN_DATES = (date(2013, 6, 30), date(2014, 3, 31))
@@ -293,14 +294,8 @@ def fresh_sqlite(folder: Path) -> Iterator[str]:
 
 def fresh_postgres(url: str) -> Iterator[str]:
     """The same database, its public schema emptied before each case."""
-    url = database_url(url)
     while True:
-        engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-        yield url
+        yield fresh_database(url)
 
 
 def run_cases(urls: Iterator[str], pilot: Path, backend: str) -> list[Outcome]:

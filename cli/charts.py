@@ -117,11 +117,14 @@ def _x_ticks(axes, positions: Sequence[int], labels: Sequence[str],  # noqa: ANN
                     rotation_mode="anchor" if crowded else "default")
 
 
-def _from_zero(axes, lows: Sequence[float], highs: Sequence[float]) -> None:  # noqa: ANN001
+def _from_zero(axes, lows: Sequence[float], highs: Sequence[float],  # noqa: ANN001
+               unit: str = "") -> None:
+    """The value axis from zero to a little past the data; with nothing to draw, 0 to 100% for
+    a share (whole-percent ticks) or 0 to 1 otherwise."""
     low = min([0.0, *[v for v in lows if v == v]])
     high = max([0.0, *[v for v in highs if v == v]])
     if low == high:
-        high = 1.0
+        high = 100.0 if unit == "%" else 1.0
     axes.set_ylim(low * 1.05, high * 1.05)
 
 
@@ -157,7 +160,7 @@ def bar_chart(title: str, categories: Sequence[str], series: Series, *, y_label:
             bottoms.extend(v for v in values if v == v)
     if stacked:
         tops, bottoms = up, down
-    _from_zero(axes, bottoms, tops)
+    _from_zero(axes, bottoms, tops, unit)
     if any(v < 0 for v in bottoms):
         axes.axhline(0, color="#333333", linewidth=0.8)
     _x_ticks(axes, positions, [str(c) for c in categories], width)
@@ -195,7 +198,7 @@ def line_chart(title: str, x_values: Sequence[str | date], series: Series, *, y_
         everything.extend(values)
         axes.plot(positions, values, marker="o", markersize=3, color=colours[name], label=name,
                   linestyle="--" if name in dashed else "-")
-    _from_zero(axes, everything, everything)
+    _from_zero(axes, everything, everything, unit)
     _x_ticks(axes, positions, labels, width)
     _legend(axes, len(names))
     return _svg(figure, title)

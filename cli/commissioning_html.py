@@ -24,9 +24,10 @@ DIMENSIONS = (("substance_group", "substance group"), ("offended_before", "offen
               ("lasars_band", "LASARS band"))
 
 
-def page(title: str, body: str) -> str:
+def page(title: str, body: str, style: str = "") -> str:
+    """A self-contained page; ``style``: further rules its sections need."""
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
+            f"<title>{escape(title)}</title><style>{STYLE}{style}</style></head><body>"
             f"<h1>{escape(title)}</h1>{body}</body></html>\n")
 
 

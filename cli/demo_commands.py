@@ -14,6 +14,7 @@ from typing import Annotated, TextIO
 import typer
 
 from cli.common import fail, open_ledger, print_json, table
+from cli.diagnostics_commands import diagnostics_document
 from cli.outcome_commands import outcome_json
 from cli.payment_commands import run_json
 from ledger.compare import compare
@@ -22,7 +23,8 @@ from ledger.importer import Importer
 from ledger.refusals import Refused
 from ledger.rulesets import OPTIONS, example_ruleset_text, option_rulesets
 from ledger.runs import find_run, replay_run, take_run
-from ledger.simulation import write_pilot
+from ledger.simulation import PILOT_START, write_pilot
+from projections.diagnostics import quarters as calendar_quarters
 from projections.engine import derive_all
 from projections.payments import lines_digest
 
@@ -84,14 +86,19 @@ def demo(
     say("comparing the draft's options and back-testing the forecast…")
     comparison = compare(ledger, [*ledger.rulesets(), *option_rulesets()], last, last)
     backtest = backtest_document(ledger, 4)
-    # Further sections of the report go here, each a piece of HTML: the perverse-incentive
-    # diagnostics (`pbr diagnostics`, RULES.md §10) add theirs to this list.
-    sections: list[str] = []
-    from cli.report import html_report  # draws with matplotlib: imported only for the report
+    say("diagnosing each quarter of the pilot…")
+    diagnosis = diagnostics_document(ledger, calendar_quarters(PILOT_START, last),
+                                     last + KNOWLEDGE_DELAY, by_quarter=True)
+    # Both draw with matplotlib: imported only for the report.
+    from cli.diagnostics_html import SECTION_STYLE, diagnostics_section
+    from cli.report import html_report
+
+    sections = [diagnostics_section(diagnosis)]
 
     html = out / "report.html"
     html.write_text(html_report(runs, [outcome_json(r) for r in results], summary, outcome_rows,
-                                comparison, backtest, sections), encoding="utf-8")
+                                comparison, backtest, sections, SECTION_STYLE),
+                    encoding="utf-8")
     seconds = time.perf_counter() - started
     if as_json:
         print_json({"clients": clients, "records": count, "runs": len(runs),

@@ -19,13 +19,15 @@ RATES = (("completion_rate", "completed"), ("drop_out_rate", "dropped out"),
          ("declined_rate", "declined"), ("parked_rate", "parked share"),
          ("abstinent_at_review", "abstinent"), ("pairs_near_min_gap", "pairs near gap"),
          ("representation_rate", "re-presented"))
-STYLE = """body{font-family:'DejaVu Sans',sans-serif;margin:2em;color:#222;max-width:1150px}
-table{border-collapse:collapse;margin:0.8em 0;font-size:13px}
-td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#eef}
-td.l,th.l{text-align:left}.sites{display:flex;flex-wrap:wrap;gap:12px}
+# What the section's own markup needs, on its page or in the demo's report.
+SECTION_STYLE = """td.l,th.l{text-align:left}.sites{display:flex;flex-wrap:wrap;gap:12px}
 .sites figure{margin:0;border:1px solid #e4e4e4;padding:4px}
 .wide{overflow-x:auto}.sites svg{display:block;max-width:100%;height:auto}
 table.grid td{text-align:center;min-width:5.5em}table.grid td.l{text-align:left}"""
+STYLE = """body{font-family:'DejaVu Sans',sans-serif;margin:2em;color:#222;max-width:1150px}
+table{border-collapse:collapse;margin:0.8em 0;font-size:13px}
+td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#eef}
+""" + SECTION_STYLE
 
 
 def _percent(value: str | None) -> Decimal | None:
@@ -75,11 +77,16 @@ def _trend_charts(site: str, periods: list[dict[str, Any]], least: int) -> str:
             enough = group["indicators"]["discharges"] >= least
             rates.setdefault(group["provider"], [None] * len(periods))[n] = (
                 _percent(group["indicators"]["completion_rate"]) if enough else None)
-    return (bar_chart(f"Site {site}: flags per quarter", labels, flags, y_label="flags",
-                      unit="count", x_label="quarter", stacked=False, width=4.6, height=2.3)
-            + line_chart(f"Site {site}: successful completions", labels, rates,
-                         y_label="of discharges", unit="%", x_label="quarter", width=4.6,
-                         height=2.3))
+    flag_chart = bar_chart(f"Site {site}: flags per quarter", labels, flags, y_label="flags",
+                           unit="count", x_label="quarter", stacked=False, width=4.6,
+                           height=2.3)
+    rate_chart = line_chart(f"Site {site}: successful completions", labels, rates,
+                            y_label="of discharges", unit="%", x_label="quarter", width=4.6,
+                            height=2.3)
+    if all(rate is None for values in rates.values() for rate in values):
+        rate_chart += (f"<p class=note>Site {escape(site)}: no provider had {least} discharges "
+                       "in a quarter, so no completion rate is drawn.</p>")
+    return flag_chart + rate_chart
 
 
 def _quarter_label(day: str) -> str:

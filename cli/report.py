@@ -62,9 +62,10 @@ def outcome_rates_by_site(outcomes: list[dict[str, Any]]) -> tuple[list[str],
 def html_report(runs: list[dict[str, Any]], outcomes: list[dict[str, Any]],
                 summary_rows: list[list[str]], outcome_rows: list[list[str]],
                 comparison: dict | None = None, backtest: dict | None = None,
-                sections: Sequence[str] = ()) -> str:
+                sections: Sequence[str] = (), style: str = "") -> str:
     """The report. ``comparison`` is a ``pbr compare`` document, ``backtest`` a ``pbr forecast
-    --backtest`` one; ``sections`` are further HTML sections, placed after them."""
+    --backtest`` one; ``sections`` are further HTML sections, placed after them, and ``style``
+    the further CSS rules they need."""
     panels = payments_by_site(runs)
     payment_charts = [bar_chart(f"Site {site}: net payment per quarterly run", quarters,
                                 series, y_label="net paid", unit="£",
@@ -87,4 +88,4 @@ def html_report(runs: list[dict[str, Any]], outcomes: list[dict[str, Any]],
         + (compare_section(comparison) if comparison is not None else "")
         + (backtest_section(backtest) if backtest is not None else "")
         + "".join(sections))
-    return page("Simulated pilot: payment runs, April 2012 to March 2015", body)
+    return page("Simulated pilot: payment runs, April 2012 to March 2015", body, style)

@@ -23,7 +23,7 @@ from uuid import UUID
 
 from sqlalchemy.engine import create_engine
 
-from ledger.codec import EventDecoder
+from ledger.codec import EventDecoder, stream_uuid
 from ledger.compare_tables import projection_profiles, projection_tally, reusable_projection
 from ledger.memory import cycle_collection_paused
 from ledger.refusals import Refused
@@ -43,10 +43,13 @@ from projections.compare import (
     READ_TOPS,
     Tally,
     as_if_governing,
+    cycles_differ,
     differing_outcomes,
     offences_alone_differ,
+    open_journeys_alike,
     relapse_alone_differs,
     report,
+    window_alone_differs,
 )
 from projections.engine import derive_history
 from projections.history import build_history
@@ -60,6 +63,10 @@ SHARDS = 16
 TOP_TOPIC = "ledger.events:TopRecorded"
 OFFENDERS = "offenders"
 RELAPSING = "relapsing"
+RECYCLED = "recycled"  # whose journeys fall into other recovery cycles under the target
+SAME_CYCLES = "same_cycles"  # whose journeys fall into the same cycles under both
+DISCHARGED = "discharged"  # with a journey ended
+DISCHARGED_SAME_CYCLES = "discharged_same_cycles"  # both of the above
 
 
 def load_rulesets(ledger: Ledger, names: Sequence[str], *, files: bool = True
@@ -104,8 +111,11 @@ class Derivation:
     only: frozenset[str] | None
     sign: int
     target: int
-    # Only some clients can differ (see plan): "offenders" (with a proven offence) or
-    # "relapsing" (with more than one journey); ``None``: every client.
+    # Only some clients can differ (see plan): "offenders" (with a proven offence),
+    # "relapsing" (with more than one journey), "recycled" / "same_cycles" (whose journeys
+    # fall into other / the same recovery cycles under the first and the target rulesets),
+    # "discharged" (with a journey ended), "discharged_same_cycles" (both); ``None``: every
+    # client.
     clients: str | None = None
 
 
@@ -116,6 +126,19 @@ def plan(rulesets: Sequence[Ruleset], first_known: bool) -> tuple[list[Derivatio
     on_first: set[int] = set()
     for index, ruleset in enumerate(rulesets[1:], start=1):
         only = differing_outcomes(rulesets[0], ruleset)
+        beside_window = window_alone_differs(rulesets[0], ruleset)
+        if only is None and beside_window is not None:
+            # 1.2's window changes the cycles of a few clients (every outcome of theirs
+            # derived again) and, for the rest, only the outcomes set differently.
+            on_first.add(index)
+            rest = (DISCHARGED_SAME_CYCLES if open_journeys_alike(rulesets[0], ruleset,
+                                                                  beside_window)
+                    else SAME_CYCLES)
+            derivations += [Derivation(index, None, 1, index, RECYCLED),
+                            Derivation(0, None, -1, index, RECYCLED),
+                            Derivation(index, beside_window, 1, index, rest),
+                            Derivation(0, beside_window, -1, index, rest)]
+            continue
         if only is None and relapse_alone_differs(rulesets[0], ruleset):
             on_first.add(index)
             derivations += [Derivation(index, None, 1, index, RELAPSING),
@@ -126,7 +149,9 @@ def plan(rulesets: Sequence[Ruleset], first_known: bool) -> tuple[list[Derivatio
             continue
         on_first.add(index)
         if only:
-            clients = OFFENDERS if offences_alone_differ(rulesets[0], ruleset, only) else None
+            clients = (OFFENDERS if offences_alone_differ(rulesets[0], ruleset, only)
+                       else DISCHARGED if open_journeys_alike(rulesets[0], ruleset, only)
+                       else None)
             derivations += [Derivation(index, only, 1, index, clients),
                             Derivation(0, only, -1, index, clients)]
     derivations.sort(key=lambda d: d.only is not None)
@@ -150,7 +175,7 @@ def tally_histories(histories: Iterator[History], rulesets: Sequence[Ruleset],
     for history in histories:
         full: dict[int, Sequence] = {}
         for tally, derivation in zip(tallies, derivations, strict=True):
-            if not _can_differ(derivation.clients, history):
+            if not _can_differ(derivation, history, rulesets):
                 continue  # worked out alike by both rulesets: the difference is nothing
             ruleset = rulesets[derivation.source]
             if derivation.source in full:
@@ -168,11 +193,19 @@ def tally_histories(histories: Iterator[History], rulesets: Sequence[Ruleset],
     return tallies, kept
 
 
-def _can_differ(clients: str | None, history: History) -> bool:
+def _can_differ(derivation: Derivation, history: History, rulesets: Sequence[Ruleset]
+                ) -> bool:
+    clients = derivation.clients
     if clients == OFFENDERS:
         return bool(history.offences)
     if clients == RELAPSING:
         return len(history.journeys) > 1
+    if clients in (DISCHARGED, DISCHARGED_SAME_CYCLES) and all(
+            journey.discharge is None for journey in history.journeys):
+        return False
+    if clients in (RECYCLED, SAME_CYCLES, DISCHARGED_SAME_CYCLES):
+        differ = cycles_differ(history, rulesets[0], rulesets[derivation.target])
+        return differ if clients == RECYCLED else not differ
     return True
 
 
@@ -185,15 +218,49 @@ _ONLY_STREAMS = {
     RELAPSING: ("SELECT originator_id FROM ledger_events WHERE topic = ? AND id <= ? "
                 "GROUP BY originator_id HAVING count(*) > 1", "ledger.events:TreatmentStarted"),
 }
+_ONLY_STREAMS[RECYCLED] = _ONLY_STREAMS[RELAPSING]  # two journeys at least, to change cycles
+# A journey ended by a death alone ends without a successful completion: 1.2 is ineligible
+# under both rulesets, as for an open journey (open_journeys_alike).
+_ONLY_STREAMS[DISCHARGED] = _ONLY_STREAMS[DISCHARGED_SAME_CYCLES] = (
+    "SELECT DISTINCT originator_id FROM ledger_events WHERE topic = ? AND id <= ?",
+    "ledger.events:Discharged")
 
 
 def only_streams(connection: Any, clients: str | None, head: int) -> set | None:
-    """The stream ids (as the driver gives them) of the clients that can differ."""
-    if clients is None:
+    """The stream ids (as the driver gives them) of the clients that can differ; ``None``:
+    any client can."""
+    if clients not in _ONLY_STREAMS:
         return None
     sql, topic = _ONLY_STREAMS[clients]
     return {row[0] for row in connection.exec_driver_sql(_driver_sql(connection, sql),
                                                          (topic, head))}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Which rows the derivations need: the streams read (``None``: all) and those of them
+    whose TOP records are read (``None``: all; empty: none, the profiles known)."""
+
+    streams: set | None
+    top_streams: set | None
+
+
+def _union(parts: Sequence[set | None]) -> set | None:
+    if any(part is None for part in parts):
+        return None
+    return set().union(*parts)
+
+
+def reading(connection: Any, derivations: Sequence[Derivation], head: int,
+            profiles_known: bool) -> Reading:
+    """The streams each derivation can differ for, asked once, in the parent; the TOPs only
+    of the streams a derivation reading them can differ for, when the profiles are known
+    (:data:`projections.compare.READ_TOPS`)."""
+    asked = {kind: only_streams(connection, kind, head)
+             for kind in {d.clients for d in derivations}}
+    streams = _union([asked[d.clients] for d in derivations])
+    top_streams = _union([asked[d.clients] for d in derivations if _reads_tops(d)])
+    return Reading(streams, top_streams if profiles_known else None)
 
 
 def _rows(connection: Any, lo: UUID, hi: UUID | None, head: int) -> Iterator[list]:
@@ -233,38 +300,78 @@ def _shard_in_worker(job: tuple) -> tuple[list[Tally], list[History]]:
         _inherited["engine"] = create_engine(_inherited["url"])
     profiles = _inherited.get("profiles")
     with _inherited["engine"].connect() as connection:
-        rows = _shard_rows(connection, lo, hi, head, profiles is not None,
-                           _inherited.get("streams"))
+        rows = _shard_rows(connection, lo, hi, head, _inherited["reading"])
         return tally_histories(_histories(_inherited["decoder"], rows, as_of, known_on),
                                rulesets, derivations, keep, profiles)
 
 
-def _clients(derivations: Sequence[Derivation]) -> str | None:
-    """The clients every derivation is restricted to, if they all are to the same."""
-    kinds = {derivation.clients for derivation in derivations}
-    return kinds.pop() if len(kinds) == 1 else None
+def _shard_rows(connection: Any, lo: UUID, hi: UUID | None, head: int, read: Reading
+                ) -> Iterator[tuple]:
+    """The rows ``read`` names of a range of streams; the rows of other streams, and the TOPs
+    of streams whose TOPs are not needed, are dropped before they are decoded."""
+    tops = read.top_streams
+    rows = (stream_rows(connection, lo, hi, head) if tops is None
+            else _flat(_rows(connection, lo, hi, head)))
+    streams = read.streams
+    if streams is not None:
+        rows = (row for row in rows if row[1] in streams)
+    if tops:
+        rows = _with_tops(rows, _top_rows(connection, tops, lo, hi, head))
+    return rows
 
 
-def _shard_rows(connection: Any, lo: UUID, hi: UUID | None, head: int, without_tops: bool,
-                streams: set | None = None) -> Iterator[tuple]:
-    rows = (_flat(_rows(connection, lo, hi, head)) if without_tops
-            else stream_rows(connection, lo, hi, head))
-    if streams is None:
-        return rows
-    return (row for row in rows if row[1] in streams)
+def _top_rows(connection: Any, tops: set, lo: UUID, hi: UUID | None, head: int
+              ) -> dict[Any, list[tuple]]:
+    """The TOP records of those of ``tops`` in ``[lo, hi)``, by stream (as the driver gives
+    its id)."""
+    wanted = sorted((stream_uuid(stream) for stream in tops
+                     if lo <= stream_uuid(stream) and (hi is None or stream_uuid(stream) < hi)),
+                    key=lambda stream: stream.bytes)
+    found: dict[Any, list[tuple]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        sql = ("SELECT topic, originator_id, originator_version, state FROM ledger_events "
+               f"WHERE originator_id IN ({', '.join('?' for _ in chunk)}) AND id <= ? "
+               "AND topic = ?")
+        for row in connection.exec_driver_sql(_driver_sql(connection, sql), (
+                *(_uuid_param(connection, stream) for stream in chunk), head, TOP_TOPIC)):
+            found.setdefault(row[1], []).append(row)
+    return found
+
+
+def _with_tops(rows: Iterator[tuple], tops: dict[Any, list[tuple]]) -> Iterator[tuple]:
+    """``rows`` (stream by stream, without TOPs) with each stream's TOPs put in, in version
+    order."""
+    stream: Any = None
+    held: list[tuple] | None = None
+    for row in rows:
+        if row[1] != stream:
+            if held:
+                yield from sorted(held, key=_version)
+            stream = row[1]
+            extra = tops.get(stream)
+            held = list(extra) if extra else None
+        if held is None:
+            yield row
+        else:
+            held.append(row)
+    if held:
+        yield from sorted(held, key=_version)
+
+
+def _version(row: tuple) -> int:
+    return row[2]
 
 
 def _pool(ledger: Ledger, decoder: EventDecoder, workers: int, profiles: dict | None,
-          streams: set | None) -> Any:
-    """Forked workers; they inherit the decoder, the known profiles and the streams to read,
+          read: Reading) -> Any:
+    """Forked workers; they inherit the decoder, the known profiles and the rows to read,
     and open their own connections by URL."""
     _inherited.clear()
     _inherited.update(url=ledger.datastore.engine.url.render_as_string(hide_password=False),
-                      decoder=decoder)
+                      decoder=decoder, reading=read)
     if profiles is not None:
         _inherited["profiles"] = profiles
-    if streams is not None:
-        _inherited["streams"] = streams
     return multiprocessing.get_context("fork").Pool(workers)
 
 
@@ -280,9 +387,10 @@ def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
                    meanwhile: Callable[[], None] = lambda: None) -> list[Tally]:
     """Each derivation's tally over every client, cohorts included, reading the store once.
 
-    With ``profiles`` (every journey's, from the projection tables), when none of the derived
-    outcomes reads a TOP, the TOP records are not read at all. ``meanwhile`` runs in this
-    process while the workers derive (reading the projection tables, say).
+    With ``profiles`` (every journey's, from the projection tables), the TOP records are read
+    only of the clients a derivation of an outcome that reads them can differ for (none at
+    all when no derived outcome reads one). ``meanwhile`` runs in this process while the
+    workers derive (reading the projection tables, say).
     """
     if not derivations:
         meanwhile()
@@ -296,18 +404,18 @@ def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
     histories: list[History] = []
     jobs = [(lo, hi, head, as_of, known_on, list(rulesets), list(derivations), keep)
             for lo, hi in stream_shards(SHARDS if parallel else 1)]
-    if profiles is not None and any(d.only is None or d.only & READ_TOPS for d in derivations):
-        profiles = None
     with ledger.datastore.transaction(commit=False) as session:
-        streams = only_streams(session.connection(), _clients(derivations), head)
-    with _pool(ledger, decoder, workers, profiles, streams) if parallel else nullcontext() \
+        read = reading(session.connection(), derivations, head, profiles is not None)
+    if read.top_streams is None:
+        profiles = None  # every TOP read: each profile comes from its history
+    with _pool(ledger, decoder, workers, profiles, read) if parallel else nullcontext() \
             as pool:
         if pool is not None:
             parts: Iterator = pool.imap_unordered(_shard_in_worker, jobs)
             meanwhile()
         else:
             meanwhile()
-            parts = iter([_in_process(ledger, decoder, job, profiles, streams)
+            parts = iter([_in_process(ledger, decoder, job, profiles, read)
                           for job in jobs])
         for shard_tallies, shard_histories in parts:
             tallies = [mine.combine(theirs) for mine, theirs in zip(tallies, shard_tallies,
@@ -323,13 +431,30 @@ def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
 
 
 def _in_process(ledger: Ledger, decoder: EventDecoder, job: tuple, profiles: dict | None,
-                streams: set | None) -> tuple[list[Tally], list[History]]:
+                read: Reading) -> tuple[list[Tally], list[History]]:
     lo, hi, head, as_of, known_on, rulesets, derivations, keep = job
     with ledger.datastore.transaction(commit=False) as session:
-        rows = _shard_rows(session.connection(), lo, hi, head, profiles is not None,
-                           streams)
+        rows = _shard_rows(session.connection(), lo, hi, head, read)
         return tally_histories(_histories(decoder, rows, as_of, known_on), rulesets,
                                derivations, keep, profiles)
+
+
+def _reads_tops(derivation: Derivation) -> bool:
+    return derivation.only is None or bool(derivation.only & READ_TOPS)
+
+
+def _asked_as(kind: str | None) -> str | None:
+    """The records that find the clients of a kind (:data:`_ONLY_STREAMS`); ``None``: any."""
+    return {RECYCLED: RELAPSING, DISCHARGED_SAME_CYCLES: DISCHARGED}.get(kind, kind) \
+        if kind in _ONLY_STREAMS else None
+
+
+def _spares_tops(derivations: Sequence[Derivation]) -> bool:
+    """Whether, the profiles known, some client's TOP records need not be read: a derivation
+    reading none can differ for clients beyond those a derivation reading them can."""
+    with_tops = {_asked_as(d.clients) for d in derivations if _reads_tops(d)}
+    without = {_asked_as(d.clients) for d in derivations if not _reads_tops(d)}
+    return None not in with_tops and bool(without - with_tops)
 
 
 @cycle_collection_paused()
@@ -343,8 +468,7 @@ def compare(ledger: Ledger, rulesets: Sequence[Ruleset], as_of: date, known_on: 
                    if projection is not None and d.source == 0 and d.clients is None]
     to_derive = [d for d in derivations if d not in from_tables]
     profiles = None
-    if projection is not None and to_derive and not any(
-            d.only is None or d.only & READ_TOPS for d in to_derive):
+    if projection is not None and _spares_tops(to_derive):
         profiles = projection_profiles(projection)
     read: dict[Derivation | None, Tally] = {}
 

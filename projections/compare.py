@@ -24,7 +24,7 @@ from ledger.rulesets import OPTIONS, Ruleset
 from projections.model import History, Journey, OutcomeResult, Status
 from projections.offending import COUNTING_DISPOSALS
 from projections.payments import payable
-from projections.recovery import split_instalments
+from projections.recovery import assign_cycles, split_instalments
 from projections.treatment import LISTED_SUBSTANCES
 
 ZERO = Decimal("0.00")
@@ -99,6 +99,57 @@ def differing_outcomes(first: Ruleset, other: Ruleset) -> frozenset[str] | None:
     if found & INITIAL_ALTERNATIVES:
         found |= INITIAL_ALTERNATIVES
     return frozenset(found)
+
+
+def window_alone_differs(first: Ruleset, other: Ruleset) -> frozenset[str] | None:
+    """When the two rulesets differ in 1.2's window (so in the ``after_final_window`` cycles,
+    §3) but in no ruleset-wide term and in no cohort measure: the outcomes they set differently
+    otherwise (1.2's among them); else ``None``.
+
+    The window reaches the other outcomes only through the recovery cycles, so a client whose
+    journeys fall into the same cycles under both rulesets (every client with one journey) is
+    worked out alike by both but for those outcomes (:func:`cycles_differ`).
+    """
+    if any(getattr(first, name) != getattr(other, name) for name in RULESET_WIDE):
+        return None
+    finals = first.outcomes.drug_free_final, other.outcomes.drug_free_final
+    if len({None if f is None else f.window for f in finals}) == 1:
+        return None
+    for ruleset in (first, other):
+        for name in OFFENDING:
+            params = getattr(ruleset.outcomes, name)
+            if params is not None and params.measure == "cohort":
+                return None
+    found = {name for name in OPTIONS
+             if getattr(first.outcomes, name) != getattr(other.outcomes, name)}
+    if found & INITIAL_ALTERNATIVES:
+        found |= INITIAL_ALTERNATIVES
+    return frozenset(found)
+
+
+def open_journeys_alike(first: Ruleset, other: Ruleset, only: frozenset[str]) -> bool:
+    """Whether a client none of whose journeys has ended is worked out alike by both rulesets
+    in a comparison of ``only``: when that is 1.2 alone, on in both at one tariff (the band
+    multipliers being the same). Without a successful completion 1.2 is open (pending, or
+    failed at a death) or ineligible (under 18) in both, whatever the window and instalments:
+    it pays nothing and offers the same amount, or nothing, in both (§11)."""
+    if only != frozenset({"drug_free_final"}) or first.band_multipliers != other.band_multipliers:
+        return False
+    mine, theirs = first.outcomes.drug_free_final, other.outcomes.drug_free_final
+    return mine is not None and theirs is not None and mine.tariff == theirs.tariff
+
+
+def cycles_differ(history: History, first: Ruleset, other: Ruleset) -> bool:
+    """Whether the client's journeys fall into different recovery cycles under the two rulesets
+    (§3), each governing every journey; never for a client with one journey."""
+    if len(history.journeys) < 2:
+        return False
+    return (assign_cycles(history.journeys, dict.fromkeys(_ids(history), first))
+            != assign_cycles(history.journeys, dict.fromkeys(_ids(history), other)))
+
+
+def _ids(history: History) -> list[str]:
+    return [journey.journey for journey in history.journeys]
 
 
 # 3.1 / 3.2 terms that only say which proven offences count and what a counting one does.

@@ -52,3 +52,11 @@ def test_a_timeline_sets_its_mark_labels_above_the_plot():
     svg = charts.timeline("Clock", [("window", date(2012, 5, 1), date(2013, 5, 1))],
                           [("offence 2012-08-10", date(2012, 8, 10))])
     assert "offence 2012-08-10" in svg and "rotate(-30" in svg
+
+
+def test_a_share_with_nothing_to_draw_runs_from_0_to_100_percent_in_whole_percents():
+    svg = charts.line_chart("Completions", ["2012 Q2", "2012 Q3"], {"P1": [None, None],
+                                                                   "P2": [None, None]},
+                            y_label="of discharges", unit="%")
+    assert ">0%<" in svg and ">100%<" in svg
+    assert ">1%<" not in svg  # not 0 to 1 labelled 0%, 0%, 1%, 1%

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ledger.compare import compare, load_rulesets
+from ledger.compare import Derivation, compare, derive_tallies, load_rulesets
 from ledger.forecast import forecast_document
 from ledger.importer import Importer
 from ledger.refusals import Refused
@@ -21,8 +21,16 @@ from ledger.runs import take_run
 from ledger.simulation import write_pilot
 from ledger.store import Ledger
 from ledger.views import Projection
-from projections.compare import differing_outcomes, offences_alone_differ
+from projections.compare import (
+    as_if_governing,
+    cycles_differ,
+    differing_outcomes,
+    offences_alone_differ,
+    report,
+    window_alone_differs,
+)
 from projections.forecast import _round_pence, period_ends, rates
+from projections.history import build_history
 from tests.cli_runner import pbr
 from tests.scenario_loader import complete_records
 
@@ -162,6 +170,51 @@ def test_every_option_compared_from_the_projection_equals_the_full_derivation(pi
         alone.pop("first_from_projection")
         tables.pop("first_from_projection")
         assert alone == tables, option.id
+
+
+def _derived_in_full(ledger: Ledger, rulesets: list, day: date) -> dict:
+    """The comparison with no shortcut: every ruleset derived in full for every client."""
+    tallies = derive_tallies(ledger, [as_if_governing(r) for r in rulesets],
+                             [Derivation(n, None, 1, n) for n in range(len(rulesets))], day, day,
+                             workers=1)
+    return report(list(zip(rulesets, tallies, strict=True)), day, day)
+
+
+def test_every_shortcut_gives_what_deriving_both_rulesets_in_full_gives(pilot, tmp_path):
+    # Each option against the example, derived by the plan's shortcuts (only the outcomes it
+    # sets differently; only offenders; only clients with more than one journey; for 1.2's
+    # window, every outcome only of the clients whose cycles it changes), from the derivation
+    # and from the projection tables, equals both rulesets derived in full for every client.
+    day = date(2014, 6, 30)
+    derived_ledger = Ledger(pilot, create=False)
+    projected_ledger = _copy(pilot, tmp_path)
+    Projection(projected_ledger).rebuild(day)
+    for option in OPTIONS:
+        pair = load_rulesets(derived_ledger, ["example-2012", str(option)])
+        full = _derived_in_full(derived_ledger, pair, day)
+        for ledger in (derived_ledger, projected_ledger):
+            shortcut = compare(ledger, pair, day, day)
+            shortcut.pop("first_from_projection")
+            assert shortcut == full, option.name
+
+
+def test_a_changed_final_window_derives_every_outcome_only_where_the_cycles_change(pilot):
+    day = date(2014, 6, 30)
+    ledger = Ledger(pilot, create=False)
+    first = parse_ruleset(EXAMPLE.read_text())
+    by_client, _ = ledger.records_by_client(day)
+    histories = [h for h in (build_history(events, day, day) for events in by_client.values())
+                 if h is not None]
+    for name in ("option-final-window-6m", "option-final-window-18m"):
+        other = parse_ruleset((ROOT / f"ledger/data/options/{name}.toml").read_text())
+        assert window_alone_differs(first, other) == frozenset({"drug_free_final"})
+        changed = [h for h in histories if cycles_differ(h, first, other)]
+        # The pilot has clients the shortcut must not drop: their cycles change.
+        assert changed, name
+        assert all(len(h.journeys) > 1 for h in changed)
+    single = parse_ruleset((ROOT / "ledger/data/options/option-final-single-payment.toml")
+                           .read_text())
+    assert window_alone_differs(first, single) is None
 
 
 def test_each_option_alone_gives_what_the_full_derivation_of_it_gives(pilot):

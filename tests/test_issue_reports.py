@@ -4,6 +4,7 @@ load, and the command line's loose ends (RULES.md §5, §7), on both backends.""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -213,6 +214,17 @@ def test_demo_json_has_the_outcome_counts_its_text_prints(tmp_path):
     assert counts and all(isinstance(row["achieved"], int) for row in counts.values())
     assert sum(row["achieved"] + row["failed"] + row["pending"] + row["ineligible"]
                for row in counts.values()) > 0
+
+
+def test_the_demo_report_has_the_diagnostics_of_each_quarter_a_chart_pair_per_site(tmp_path):
+    result = pbr("demo", "--clients", "40", "--out", tmp_path / "demo", "--json")
+    assert result.exit_code == 0, result.stderr
+    html = (tmp_path / "demo" / "report.html").read_text()
+    assert "<h2>Diagnostics: perverse incentives, 2012-04-01 to 2015-03-31</h2>" in html
+    sites = sorted(set(re.findall(r"Site (S\d+): flags per quarter", html)))
+    assert sites and all(f"Site {site}: successful completions" in html for site in sites)
+    assert "2012 Q2" in html and "2015 Q1" in html  # a column per quarter of the pilot
+    assert ".sites{" in html  # the section's own style rules are on the page
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="PBR_TEST_POSTGRES_URL is not set")

@@ -42,13 +42,14 @@ from projections.cohort import cohort_outcomes
 from projections.compare import (
     READ_TOPS,
     Tally,
+    any_completion,
     as_if_governing,
     cycles_differ,
     differing_outcomes,
     offences_alone_differ,
-    open_journeys_alike,
     relapse_alone_differs,
     report,
+    uncompleted_alike,
     window_alone_differs,
 )
 from projections.engine import derive_history
@@ -65,8 +66,8 @@ OFFENDERS = "offenders"
 RELAPSING = "relapsing"
 RECYCLED = "recycled"  # whose journeys fall into other recovery cycles under the target
 SAME_CYCLES = "same_cycles"  # whose journeys fall into the same cycles under both
-DISCHARGED = "discharged"  # with a journey ended
-DISCHARGED_SAME_CYCLES = "discharged_same_cycles"  # both of the above
+COMPLETED = "completed"  # with a journey ended in a successful completion
+COMPLETED_SAME_CYCLES = "completed_same_cycles"  # both of the above
 
 
 def load_rulesets(ledger: Ledger, names: Sequence[str], *, files: bool = True
@@ -114,8 +115,8 @@ class Derivation:
     # Only some clients can differ (see plan): "offenders" (with a proven offence),
     # "relapsing" (with more than one journey), "recycled" / "same_cycles" (whose journeys
     # fall into other / the same recovery cycles under the first and the target rulesets),
-    # "discharged" (with a journey ended), "discharged_same_cycles" (both); ``None``: every
-    # client.
+    # "completed" (with a successful completion), "completed_same_cycles" (both); ``None``:
+    # every client.
     clients: str | None = None
 
 
@@ -131,7 +132,7 @@ def plan(rulesets: Sequence[Ruleset], first_known: bool) -> tuple[list[Derivatio
             # 1.2's window changes the cycles of a few clients (every outcome of theirs
             # derived again) and, for the rest, only the outcomes set differently.
             on_first.add(index)
-            rest = (DISCHARGED_SAME_CYCLES if open_journeys_alike(rulesets[0], ruleset,
+            rest = (COMPLETED_SAME_CYCLES if uncompleted_alike(rulesets[0], ruleset,
                                                                   beside_window)
                     else SAME_CYCLES)
             derivations += [Derivation(index, None, 1, index, RECYCLED),
@@ -150,7 +151,7 @@ def plan(rulesets: Sequence[Ruleset], first_known: bool) -> tuple[list[Derivatio
         on_first.add(index)
         if only:
             clients = (OFFENDERS if offences_alone_differ(rulesets[0], ruleset, only)
-                       else DISCHARGED if open_journeys_alike(rulesets[0], ruleset, only)
+                       else COMPLETED if uncompleted_alike(rulesets[0], ruleset, only)
                        else None)
             derivations += [Derivation(index, only, 1, index, clients),
                             Derivation(0, only, -1, index, clients)]
@@ -200,10 +201,9 @@ def _can_differ(derivation: Derivation, history: History, rulesets: Sequence[Rul
         return bool(history.offences)
     if clients == RELAPSING:
         return len(history.journeys) > 1
-    if clients in (DISCHARGED, DISCHARGED_SAME_CYCLES) and all(
-            journey.discharge is None for journey in history.journeys):
+    if clients in (COMPLETED, COMPLETED_SAME_CYCLES) and not any_completion(history):
         return False
-    if clients in (RECYCLED, SAME_CYCLES, DISCHARGED_SAME_CYCLES):
+    if clients in (RECYCLED, SAME_CYCLES, COMPLETED_SAME_CYCLES):
         differ = cycles_differ(history, rulesets[0], rulesets[derivation.target])
         return differ if clients == RECYCLED else not differ
     return True
@@ -219,9 +219,9 @@ _ONLY_STREAMS = {
                 "GROUP BY originator_id HAVING count(*) > 1", "ledger.events:TreatmentStarted"),
 }
 _ONLY_STREAMS[RECYCLED] = _ONLY_STREAMS[RELAPSING]  # two journeys at least, to change cycles
-# A journey ended by a death alone ends without a successful completion: 1.2 is ineligible
-# under both rulesets, as for an open journey (open_journeys_alike).
-_ONLY_STREAMS[DISCHARGED] = _ONLY_STREAMS[DISCHARGED_SAME_CYCLES] = (
+# Asked of the discharges (their reasons are read once decoded); a journey ended by a death
+# alone ends without a successful completion.
+_ONLY_STREAMS[COMPLETED] = _ONLY_STREAMS[COMPLETED_SAME_CYCLES] = (
     "SELECT DISTINCT originator_id FROM ledger_events WHERE topic = ? AND id <= ?",
     "ledger.events:Discharged")
 
@@ -445,7 +445,7 @@ def _reads_tops(derivation: Derivation) -> bool:
 
 def _asked_as(kind: str | None) -> str | None:
     """The records that find the clients of a kind (:data:`_ONLY_STREAMS`); ``None``: any."""
-    return {RECYCLED: RELAPSING, DISCHARGED_SAME_CYCLES: DISCHARGED}.get(kind, kind) \
+    return {RECYCLED: RELAPSING, COMPLETED_SAME_CYCLES: COMPLETED}.get(kind, kind) \
         if kind in _ONLY_STREAMS else None
 
 

@@ -25,7 +25,7 @@ from projections.model import History, Journey, OutcomeResult, Status
 from projections.offending import COUNTING_DISPOSALS
 from projections.payments import payable
 from projections.recovery import assign_cycles, split_instalments
-from projections.treatment import LISTED_SUBSTANCES
+from projections.treatment import LISTED_SUBSTANCES, is_successful_completion
 
 ZERO = Decimal("0.00")
 PENNY = Decimal("0.01")
@@ -127,16 +127,22 @@ def window_alone_differs(first: Ruleset, other: Ruleset) -> frozenset[str] | Non
     return frozenset(found)
 
 
-def open_journeys_alike(first: Ruleset, other: Ruleset, only: frozenset[str]) -> bool:
-    """Whether a client none of whose journeys has ended is worked out alike by both rulesets
-    in a comparison of ``only``: when that is 1.2 alone, on in both at one tariff (the band
-    multipliers being the same). Without a successful completion 1.2 is open (pending, or
-    failed at a death) or ineligible (under 18) in both, whatever the window and instalments:
-    it pays nothing and offers the same amount, or nothing, in both (§11)."""
+def uncompleted_alike(first: Ruleset, other: Ruleset, only: frozenset[str]) -> bool:
+    """Whether a client none of whose journeys ended in a successful completion is worked out
+    alike by both rulesets in a comparison of ``only``: when that is 1.2 alone, on in both at
+    one tariff (the band multipliers being the same). Without a successful completion 1.2 is
+    open (pending, or failed at a death) or ineligible (the journey ended otherwise, or under
+    18) in both, whatever the window and instalments, and nothing is earned in a cycle: it pays
+    nothing, and offers the same amount (open) or nothing (ineligible) in both (§11)."""
     if only != frozenset({"drug_free_final"}) or first.band_multipliers != other.band_multipliers:
         return False
     mine, theirs = first.outcomes.drug_free_final, other.outcomes.drug_free_final
     return mine is not None and theirs is not None and mine.tariff == theirs.tariff
+
+
+def any_completion(history: History) -> bool:
+    """Whether one of the client's journeys ended in a successful completion (§2)."""
+    return any(is_successful_completion(journey) for journey in history.journeys)
 
 
 def cycles_differ(history: History, first: Ruleset, other: Ruleset) -> bool:

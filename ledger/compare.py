@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from uuid import UUID
 
 from sqlalchemy.engine import create_engine
 
-from ledger.codec import EventDecoder, stream_uuid
+from ledger.codec import EventDecoder
 from ledger.compare_tables import projection_profiles, projection_tally, reusable_projection
 from ledger.memory import cycle_collection_paused
 from ledger.refusals import Refused
@@ -209,58 +210,58 @@ def _can_differ(derivation: Derivation, history: History, rulesets: Sequence[Rul
     return True
 
 
-# The streams of the clients a restricted derivation can differ for: a superset (any such
-# record stored), each history then checked exactly (:func:`_can_differ`). Asked once, in the
-# parent; the rows of other streams are dropped before they are decoded.
-_ONLY_STREAMS = {
-    OFFENDERS: ("SELECT DISTINCT originator_id FROM ledger_events WHERE topic = ? AND id <= ?",
-                "ledger.events:ProvenOffence"),
-    RELAPSING: ("SELECT originator_id FROM ledger_events WHERE topic = ? AND id <= ? "
-                "GROUP BY originator_id HAVING count(*) > 1", "ledger.events:TreatmentStarted"),
+# The clients a restricted derivation can differ for, found by their stored records before any
+# is decoded: a superset (any such record stored, retracted or not), each history then checked
+# exactly (:func:`_can_differ`). Kind: (topic, least number of its records).
+_MARKS = {
+    OFFENDERS: ("ledger.events:ProvenOffence", 1),
+    RELAPSING: ("ledger.events:TreatmentStarted", 2),
+    # A journey ended by a death alone ends without a successful completion.
+    COMPLETED: ("ledger.events:Discharged", 1),
 }
-_ONLY_STREAMS[RECYCLED] = _ONLY_STREAMS[RELAPSING]  # two journeys at least, to change cycles
-# Asked of the discharges (their reasons are read once decoded); a journey ended by a death
-# alone ends without a successful completion.
-_ONLY_STREAMS[COMPLETED] = _ONLY_STREAMS[COMPLETED_SAME_CYCLES] = (
-    "SELECT DISTINCT originator_id FROM ledger_events WHERE topic = ? AND id <= ?",
-    "ledger.events:Discharged")
 
 
-def only_streams(connection: Any, clients: str | None, head: int) -> set | None:
-    """The stream ids (as the driver gives them) of the clients that can differ; ``None``:
-    any client can."""
-    if clients not in _ONLY_STREAMS:
-        return None
-    sql, topic = _ONLY_STREAMS[clients]
-    return {row[0] for row in connection.exec_driver_sql(_driver_sql(connection, sql),
-                                                         (topic, head))}
+def _asked_as(kind: str | None) -> str | None:
+    """The kind whose records find the clients of ``kind`` (:data:`_MARKS`); ``None``: any
+    client can differ."""
+    kind = {RECYCLED: RELAPSING, COMPLETED_SAME_CYCLES: COMPLETED}.get(kind, kind)
+    return kind if kind in _MARKS else None
 
 
 @dataclass(frozen=True)
 class Reading:
-    """Which rows the derivations need: the streams read (``None``: all) and those of them
-    whose TOP records are read (``None``: all; empty: none, the profiles known)."""
+    """Which rows the derivations need: the streams of clients of ``kinds`` (see
+    :class:`Derivation`), and the TOPs of those of ``top_kinds`` (``None``: every stream's,
+    read in the one scan)."""
 
-    streams: set | None
-    top_streams: set | None
+    kinds: frozenset[str | None]
+    top_kinds: frozenset[str | None] | None
+
+    def wants(self, topics: Counter) -> tuple[bool, bool]:
+        """Whether a stream with these records is read, and its TOPs with it."""
+        def any_of(kinds: frozenset[str | None]) -> bool:
+            return any(_is_marked(kind, topics) for kind in kinds)
+        read = any_of(self.kinds)
+        return read, read and self.top_kinds is not None and any_of(self.top_kinds)
 
 
-def _union(parts: Sequence[set | None]) -> set | None:
-    if any(part is None for part in parts):
-        return None
-    return set().union(*parts)
+def _is_marked(kind: str | None, topics: Counter) -> bool:
+    asked = _asked_as(kind)
+    if asked is None:
+        return True
+    topic, least = _MARKS[asked]
+    return topics[topic] >= least
 
 
-def reading(connection: Any, derivations: Sequence[Derivation], head: int,
-            profiles_known: bool) -> Reading:
-    """The streams each derivation can differ for, asked once, in the parent; the TOPs only
-    of the streams a derivation reading them can differ for, when the profiles are known
+def reading(derivations: Sequence[Derivation], profiles_known: bool) -> Reading:
+    """The clients each derivation can differ for; the TOPs only of those a derivation
+    reading them can differ for, when the profiles are known
     (:data:`projections.compare.READ_TOPS`)."""
-    asked = {kind: only_streams(connection, kind, head)
-             for kind in {d.clients for d in derivations}}
-    streams = _union([asked[d.clients] for d in derivations])
-    top_streams = _union([asked[d.clients] for d in derivations if _reads_tops(d)])
-    return Reading(streams, top_streams if profiles_known else None)
+    kinds = frozenset(d.clients for d in derivations)
+    top_kinds = frozenset(d.clients for d in derivations if _reads_tops(d))
+    if not profiles_known or any(_asked_as(kind) is None for kind in top_kinds):
+        return Reading(kinds, None)
+    return Reading(kinds, top_kinds)
 
 
 def _rows(connection: Any, lo: UUID, hi: UUID | None, head: int) -> Iterator[list]:
@@ -307,56 +308,64 @@ def _shard_in_worker(job: tuple) -> tuple[list[Tally], list[History]]:
 
 def _shard_rows(connection: Any, lo: UUID, hi: UUID | None, head: int, read: Reading
                 ) -> Iterator[tuple]:
-    """The rows ``read`` names of a range of streams; the rows of other streams, and the TOPs
-    of streams whose TOPs are not needed, are dropped before they are decoded."""
-    tops = read.top_streams
-    rows = (stream_rows(connection, lo, hi, head) if tops is None
-            else _flat(_rows(connection, lo, hi, head)))
-    streams = read.streams
-    if streams is not None:
-        rows = (row for row in rows if row[1] in streams)
-    if tops:
-        rows = _with_tops(rows, _top_rows(connection, tops, lo, hi, head))
-    return rows
+    """The rows ``read`` names of a range of streams: those of other streams, and the TOPs of
+    streams whose TOPs are not needed, are never decoded (nor, those TOPs, read)."""
+    if read.top_kinds is None:
+        rows = stream_rows(connection, lo, hi, head)
+        if any(_asked_as(kind) is None for kind in read.kinds):
+            return rows
+        return _chosen(_grouped(rows), read, None)
+    return _chosen(_grouped(_flat(_rows(connection, lo, hi, head))), read,
+                   lambda streams: _top_rows(connection, streams, head))
 
 
-def _top_rows(connection: Any, tops: set, lo: UUID, hi: UUID | None, head: int
-              ) -> dict[Any, list[tuple]]:
-    """The TOP records of those of ``tops`` in ``[lo, hi)``, by stream (as the driver gives
-    its id)."""
-    wanted = sorted((stream_uuid(stream) for stream in tops
-                     if lo <= stream_uuid(stream) and (hi is None or stream_uuid(stream) < hi)),
-                    key=lambda stream: stream.bytes)
-    found: dict[Any, list[tuple]] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        sql = ("SELECT topic, originator_id, originator_version, state FROM ledger_events "
-               f"WHERE originator_id IN ({', '.join('?' for _ in chunk)}) AND id <= ? "
-               "AND topic = ?")
-        for row in connection.exec_driver_sql(_driver_sql(connection, sql), (
-                *(_uuid_param(connection, stream) for stream in chunk), head, TOP_TOPIC)):
-            found.setdefault(row[1], []).append(row)
-    return found
-
-
-def _with_tops(rows: Iterator[tuple], tops: dict[Any, list[tuple]]) -> Iterator[tuple]:
-    """``rows`` (stream by stream, without TOPs) with each stream's TOPs put in, in version
-    order."""
-    stream: Any = None
-    held: list[tuple] | None = None
+def _grouped(rows: Iterator[tuple]) -> Iterator[list[tuple]]:
+    """Rows ordered by stream, a stream's at a time."""
+    held: list[tuple] = []
     for row in rows:
-        if row[1] != stream:
-            if held:
-                yield from sorted(held, key=_version)
-            stream = row[1]
-            extra = tops.get(stream)
-            held = list(extra) if extra else None
-        if held is None:
-            yield row
-        else:
-            held.append(row)
+        if held and row[1] != held[0][1]:
+            yield held
+            held = []
+        held.append(row)
     if held:
-        yield from sorted(held, key=_version)
+        yield held
+
+
+def _chosen(streams: Iterator[list[tuple]], read: Reading,
+            tops: Callable[[list], dict[Any, list[tuple]]] | None) -> Iterator[tuple]:
+    """The rows of the streams ``read`` wants, with their TOPs (asked by ``tops`` for a
+    batch of streams at a time) when it wants them too."""
+    batch: list[tuple[list[tuple], bool]] = []
+    for rows in streams:
+        wanted, with_tops = read.wants(Counter(row[0] for row in rows))
+        if wanted:
+            batch.append((rows, with_tops and tops is not None))
+        if len(batch) >= 500:
+            yield from _with_tops(batch, tops)
+            batch = []
+    yield from _with_tops(batch, tops)
+
+
+def _with_tops(batch: list[tuple[list[tuple], bool]],
+               tops: Callable[[list], dict[Any, list[tuple]]] | None) -> Iterator[tuple]:
+    found = tops([rows[0][1] for rows, wanted in batch if wanted]) if tops else {}
+    for rows, _ in batch:
+        extra = found.get(rows[0][1])
+        yield from sorted(rows + extra, key=_version) if extra else rows
+
+
+def _top_rows(connection: Any, streams: list, head: int) -> dict[Any, list[tuple]]:
+    """The TOP records of ``streams`` (ids as the driver gives them), by stream."""
+    found: dict[Any, list[tuple]] = {}
+    if not streams:
+        return found
+    sql = ("SELECT topic, originator_id, originator_version, state FROM ledger_events "
+           f"WHERE originator_id IN ({', '.join('?' for _ in streams)}) AND id <= ? "
+           "AND topic = ?")
+    for row in connection.exec_driver_sql(_driver_sql(connection, sql),
+                                          (*streams, head, TOP_TOPIC)):
+        found.setdefault(row[1], []).append(row)
+    return found
 
 
 def _version(row: tuple) -> int:
@@ -404,9 +413,8 @@ def derive_tallies(ledger: Ledger, rulesets: Sequence[Ruleset],
     histories: list[History] = []
     jobs = [(lo, hi, head, as_of, known_on, list(rulesets), list(derivations), keep)
             for lo, hi in stream_shards(SHARDS if parallel else 1)]
-    with ledger.datastore.transaction(commit=False) as session:
-        read = reading(session.connection(), derivations, head, profiles is not None)
-    if read.top_streams is None:
+    read = reading(derivations, profiles is not None)
+    if read.top_kinds is None:
         profiles = None  # every TOP read: each profile comes from its history
     with _pool(ledger, decoder, workers, profiles, read) if parallel else nullcontext() \
             as pool:
@@ -441,12 +449,6 @@ def _in_process(ledger: Ledger, decoder: EventDecoder, job: tuple, profiles: dic
 
 def _reads_tops(derivation: Derivation) -> bool:
     return derivation.only is None or bool(derivation.only & READ_TOPS)
-
-
-def _asked_as(kind: str | None) -> str | None:
-    """The records that find the clients of a kind (:data:`_ONLY_STREAMS`); ``None``: any."""
-    return {RECYCLED: RELAPSING, COMPLETED_SAME_CYCLES: COMPLETED}.get(kind, kind) \
-        if kind in _ONLY_STREAMS else None
 
 
 def _spares_tops(derivations: Sequence[Derivation]) -> bool:

@@ -22,10 +22,18 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
 from sqlalchemy.engine import create_engine
 
 from ledger.codec import EventDecoder
 from ledger.compare_tables import projection_profiles, projection_tally, reusable_projection
+from ledger.events import (
+    BenefitsEnded,
+    BenefitsStarted,
+    HepbCourseCompleted,
+    ProvenOffence,
+    ReleasedFromCustody,
+)
 from ledger.memory import cycle_collection_paused
 from ledger.refusals import Refused
 from ledger.rulesets import Ruleset, RulesetError, option_rulesets, parse_ruleset
@@ -221,6 +229,13 @@ _MARKS = {
 }
 
 
+FINAL_ALONE = frozenset({"drug_free_final"})
+# What 1.2 never reads (RULES.md §4: a successful completion, then no re-presentation — a new
+# journey or a caseload entry — nor death in the window; 18 or over at the start).
+FINAL_UNREAD = frozenset(get_topic(kind) for kind in (
+    ProvenOffence, ReleasedFromCustody, HepbCourseCompleted, BenefitsEnded, BenefitsStarted))
+
+
 def _asked_as(kind: str | None) -> str | None:
     """The kind whose records find the clients of ``kind`` (:data:`_MARKS`); ``None``: any
     client can differ."""
@@ -236,6 +251,9 @@ class Reading:
 
     kinds: frozenset[str | None]
     top_kinds: frozenset[str | None] | None
+    # Whether a stream read without its TOPs is read without the records 1.2 never reads
+    # either: every derivation of it is of 1.2 alone, the profiles known.
+    lean: bool = False
 
     def wants(self, topics: Counter) -> tuple[bool, bool]:
         """Whether a stream with these records is read, and its TOPs with it."""
@@ -261,7 +279,8 @@ def reading(derivations: Sequence[Derivation], profiles_known: bool) -> Reading:
     top_kinds = frozenset(d.clients for d in derivations if _reads_tops(d))
     if not profiles_known or any(_asked_as(kind) is None for kind in top_kinds):
         return Reading(kinds, None)
-    return Reading(kinds, top_kinds)
+    lean = all(d.only == FINAL_ALONE for d in derivations if not _reads_tops(d))
+    return Reading(kinds, top_kinds, lean)
 
 
 def _rows(connection: Any, lo: UUID, hi: UUID | None, head: int) -> Iterator[list]:
@@ -338,6 +357,8 @@ def _chosen(streams: Iterator[list[tuple]], read: Reading,
     batch: list[tuple[list[tuple], bool]] = []
     for rows in streams:
         wanted, with_tops = read.wants(Counter(row[0] for row in rows))
+        if wanted and read.lean and not with_tops:
+            rows = [row for row in rows if row[0] not in FINAL_UNREAD]
         if wanted:
             batch.append((rows, with_tops and tops is not None))
         if len(batch) >= 500:

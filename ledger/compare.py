@@ -25,11 +25,13 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 from sqlalchemy.engine import create_engine
 
-from ledger.codec import EventDecoder
+from ledger.codec import EventDecoder, stream_uuid
 from ledger.compare_tables import projection_profiles, projection_tally, reusable_projection
 from ledger.events import (
     BenefitsEnded,
     BenefitsStarted,
+    Correction,
+    Discharged,
     HepbCourseCompleted,
     ProvenOffence,
     ReleasedFromCustody,
@@ -218,14 +220,18 @@ def _can_differ(derivation: Derivation, history: History, rulesets: Sequence[Rul
     return True
 
 
+DISCHARGED_TOPIC = get_topic(Discharged)
+CORRECTION_TOPIC = get_topic(Correction)
+COMPLETIONS = frozenset({"completed_drug_free", "completed_occasional_user"})  # RULES.md §2
 # The clients a restricted derivation can differ for, found by their stored records before any
 # is decoded: a superset (any such record stored, retracted or not), each history then checked
 # exactly (:func:`_can_differ`). Kind: (topic, least number of its records).
 _MARKS = {
     OFFENDERS: ("ledger.events:ProvenOffence", 1),
     RELAPSING: ("ledger.events:TreatmentStarted", 2),
-    # A journey ended by a death alone ends without a successful completion.
-    COMPLETED: ("ledger.events:Discharged", 1),
+    # A discharge that may be a successful completion (its reason one, or a correction
+    # stored that could make it one); a journey ended by a death alone is none.
+    COMPLETED: (DISCHARGED_TOPIC, 1),
 }
 
 
@@ -255,12 +261,30 @@ class Reading:
     # either: every derivation of it is of 1.2 alone, the profiles known.
     lean: bool = False
 
-    def wants(self, topics: Counter) -> tuple[bool, bool]:
-        """Whether a stream with these records is read, and its TOPs with it."""
+    @property
+    def completions(self) -> bool:
+        """Whether some derivation is of the clients with a successful completion only."""
+        return any(_asked_as(kind) == COMPLETED for kind in self.kinds)
+
+    def wants(self, rows: list[tuple], decoder: EventDecoder) -> tuple[bool, bool]:
+        """Whether a stream with these stored records is read, and its TOPs with it."""
+        topics = Counter(row[0] for row in rows)
+        if self.completions and topics[DISCHARGED_TOPIC] and not _may_complete(
+                rows, topics, decoder):
+            topics[DISCHARGED_TOPIC] = 0  # no discharge can be a successful completion
+
         def any_of(kinds: frozenset[str | None]) -> bool:
             return any(_is_marked(kind, topics) for kind in kinds)
         read = any_of(self.kinds)
         return read, read and self.top_kinds is not None and any_of(self.top_kinds)
+
+
+def _may_complete(rows: list[tuple], topics: Counter, decoder: EventDecoder) -> bool:
+    """Whether one of a stream's discharges may be a successful completion: its reason is one,
+    or a correction is stored (it could change a reason). Only the discharges are decoded."""
+    return bool(topics[CORRECTION_TOPIC]) or any(
+        decoder.decode(row[0], stream_uuid(row[1]), row[2], row[3]).reason in COMPLETIONS
+        for row in rows if row[0] == DISCHARGED_TOPIC)
 
 
 def _is_marked(kind: str | None, topics: Counter) -> bool:
@@ -320,21 +344,22 @@ def _shard_in_worker(job: tuple) -> tuple[list[Tally], list[History]]:
         _inherited["engine"] = create_engine(_inherited["url"])
     profiles = _inherited.get("profiles")
     with _inherited["engine"].connect() as connection:
-        rows = _shard_rows(connection, lo, hi, head, _inherited["reading"])
+        rows = _shard_rows(connection, lo, hi, head, _inherited["reading"],
+                           _inherited["decoder"])
         return tally_histories(_histories(_inherited["decoder"], rows, as_of, known_on),
                                rulesets, derivations, keep, profiles)
 
 
-def _shard_rows(connection: Any, lo: UUID, hi: UUID | None, head: int, read: Reading
-                ) -> Iterator[tuple]:
+def _shard_rows(connection: Any, lo: UUID, hi: UUID | None, head: int, read: Reading,
+                decoder: EventDecoder) -> Iterator[tuple]:
     """The rows ``read`` names of a range of streams: those of other streams, and the TOPs of
     streams whose TOPs are not needed, are never decoded (nor, those TOPs, read)."""
     if read.top_kinds is None:
         rows = stream_rows(connection, lo, hi, head)
         if any(_asked_as(kind) is None for kind in read.kinds):
             return rows
-        return _chosen(_grouped(rows), read, None)
-    return _chosen(_grouped(_flat(_rows(connection, lo, hi, head))), read,
+        return _chosen(_grouped(rows), read, decoder, None)
+    return _chosen(_grouped(_flat(_rows(connection, lo, hi, head))), read, decoder,
                    lambda streams: _top_rows(connection, streams, head))
 
 
@@ -350,13 +375,13 @@ def _grouped(rows: Iterator[tuple]) -> Iterator[list[tuple]]:
         yield held
 
 
-def _chosen(streams: Iterator[list[tuple]], read: Reading,
+def _chosen(streams: Iterator[list[tuple]], read: Reading, decoder: EventDecoder,
             tops: Callable[[list], dict[Any, list[tuple]]] | None) -> Iterator[tuple]:
     """The rows of the streams ``read`` wants, with their TOPs (asked by ``tops`` for a
     batch of streams at a time) when it wants them too."""
     batch: list[tuple[list[tuple], bool]] = []
     for rows in streams:
-        wanted, with_tops = read.wants(Counter(row[0] for row in rows))
+        wanted, with_tops = read.wants(rows, decoder)
         if wanted and read.lean and not with_tops:
             rows = [row for row in rows if row[0] not in FINAL_UNREAD]
         if wanted:
@@ -463,7 +488,7 @@ def _in_process(ledger: Ledger, decoder: EventDecoder, job: tuple, profiles: dic
                 read: Reading) -> tuple[list[Tally], list[History]]:
     lo, hi, head, as_of, known_on, rulesets, derivations, keep = job
     with ledger.datastore.transaction(commit=False) as session:
-        rows = _shard_rows(session.connection(), lo, hi, head, read)
+        rows = _shard_rows(session.connection(), lo, hi, head, read, decoder)
         return tally_histories(_histories(decoder, rows, as_of, known_on), rulesets,
                                derivations, keep, profiles)
 

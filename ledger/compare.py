@@ -301,10 +301,16 @@ def reading(derivations: Sequence[Derivation], profiles_known: bool) -> Reading:
     (:data:`projections.compare.READ_TOPS`)."""
     kinds = frozenset(d.clients for d in derivations)
     top_kinds = frozenset(d.clients for d in derivations if _reads_tops(d))
-    if not profiles_known or any(_asked_as(kind) is None for kind in top_kinds):
+    if any(_asked_as(kind) is None for kind in top_kinds):
         return Reading(kinds, None)
-    lean = all(d.only == FINAL_ALONE for d in derivations if not _reads_tops(d))
-    return Reading(kinds, top_kinds, lean)
+    if profiles_known:
+        lean = all(d.only == FINAL_ALONE for d in derivations if not _reads_tops(d))
+        return Reading(kinds, top_kinds, lean)
+    if {_asked_as(kind) for kind in kinds} <= {_asked_as(kind) for kind in top_kinds}:
+        # Every client read is read with its TOPs (its profile comes from its history), so
+        # they are asked for only of those clients, not read of every client and dropped.
+        return Reading(kinds, top_kinds)
+    return Reading(kinds, None)
 
 
 def _rows(connection: Any, lo: UUID, hi: UUID | None, head: int) -> Iterator[list]:

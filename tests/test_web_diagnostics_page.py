@@ -13,38 +13,14 @@ import re
 import pytest
 
 from ledger.access import read_access_log
-from tests import hand_ledger
 from tests.cli_runner import pbr
-from tests.web_support import Served, build_served, signed_in
+from tests.web_support import DIAGNOSED_RECORDS, Served, build_served, signed_in
 from web.words import CONCERNS, figure
 
 QUARTER = "/diagnostics?from=2013-01-01&to=2013-03-31&known_on=2013-03-31"
-# Site S3: three providers with 40 discharges each in 2013-Q1. P1's clients all drop out
-# (flagged against the baseline and against the site's providers); P2 and P3 complete about
-# half (unflagged). P1 also works in S1 (the hand-made ledger's clients).
-OUTCOMES = {"P1": ["dropped_out"] * 40,
-            "P2": ["completed_drug_free"] * 20 + ["dropped_out"] * 20,
-            "P3": ["completed_drug_free"] * 21 + ["dropped_out"] * 19}
-
-
-def _site_s3() -> list[dict]:
-    records = []
-    for provider, reasons in OUTCOMES.items():
-        for n, reason in enumerate(reasons):
-            client = f"D{provider}{n:02d}"
-            records += [
-                {**hand_ledger._reg(client, "S3"), "received_on": "2013-01-15"},
-                hand_ledger._start(client, provider, on="2013-01-15"),
-                {"type": "discharged", "source_id": f"dis-{client}", "received_on": "2013-02-20",
-                 "client": client, "journey": "J1", "on": "2013-02-20", "reason": reason,
-                 "on_substitute_medication": False}]
-    return records
-
-
 @pytest.fixture
 def served(db_url, tmp_path) -> Served:
-    built = build_served(db_url, tmp_path, [*hand_ledger.RECORDS, hand_ledger.RETRACTION,
-                                            *_site_s3()])
+    built = build_served(db_url, tmp_path, DIAGNOSED_RECORDS)
     yield built
     built.ledger.close()
 
@@ -89,7 +65,7 @@ def test_the_page_shows_every_indicator_pbr_diagnostics_prints_per_provider_site
                 "discharges", "completion_rate", "drop_out_rate", "declined_rate", "parked",
                 "parked_rate", "deaths_per_1000", "abstinent_at_review", "pairs_near_min_gap",
                 "representation_rate"), strict=True):
-            assert cell == figure(key, values[key]), key
+            assert cell == figure(key, values[key], in_column=True), key
         assert cells[-1] == str(len(group["flags"]))
     assert rows["P1 at site S3"][4] == "100.00%"  # its drop-out rate
 
@@ -101,7 +77,8 @@ def test_each_flag_names_its_concern_in_words_with_the_bound_it_crossed(served):
     flags = [f for g in printed["groups"] for f in g["flags"]]
     assert {f["basis"] for f in flags} == {"baseline", "site_providers"}
     assert f"<h3>Flags ({len(flags)})</h3>" in page
-    assert CONCERNS["adverse_outcome"] in page
+    title, meaning = CONCERNS["adverse_outcome"].split(": ")
+    assert f'<strong>{title}</strong><br><span class="hint">{meaning}</span>' in page
     assert ("clients who dropped out, as a share of discharges: 100.00%, above the baseline's "
             "highest 51.32%") in page
     peer = next(f for g in printed["groups"] for f in g["flags"]

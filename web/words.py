@@ -154,14 +154,15 @@ def indicator(code: str) -> str:
     return INDICATORS.get(code, code.replace("_", " "))
 
 
-def figure(code: str, value: Any) -> str:
+def figure(code: str, value: Any, in_column: bool = False) -> str:
     """A diagnostic value as read: a share as a percentage (``47.00%``, exactly the 4 places
-    the ledger compares), deaths per 1,000, a count as it is; no value (no cases) as ``–``."""
+    the ledger compares), deaths per 1,000 (``in_column``: under a heading that says so), a
+    count as it is; no value (no cases) as ``–``."""
     if value is None or value == "":
         return "–"
     number = Decimal(str(value))
     if code == "deaths_per_1000":
-        return f"{number:,.2f} per 1,000"
+        return f"{number:,.2f}" if in_column else f"{number:,.2f} per 1,000"
     if code in ("starts", "discharges", "parked"):
         return f"{number:,}"
     return f"{number * 100:.2f}%"

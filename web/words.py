@@ -150,6 +150,12 @@ def concern(code: str) -> str:
     return CONCERNS.get(code, code.replace("_", " "))
 
 
+def concern_parts(code: str) -> tuple[str, str]:
+    """The concern's name and what it means: ``("Parking", "clients may be kept ...")``."""
+    name, _, meaning = concern(code).partition(": ")
+    return name, meaning
+
+
 def indicator(code: str) -> str:
     return INDICATORS.get(code, code.replace("_", " "))
 

@@ -86,12 +86,13 @@ def group_name(group: dict[str, Any]) -> str:
 def _flag_row(flag: dict[str, Any], peers_hidden: bool) -> dict[str, Any]:
     hidden = peers_hidden and flag["basis"] == "site_providers"
     if flag["basis"] == "baseline":
-        against = ("baseline (a judgement): " if flag["judgement"] else "baseline: ") \
-            + flag["source"]
+        judged = flag["judgement"] and not flag["source"].startswith("judgement")
+        against = f"baseline{' (a judgement)' if judged else ''}: {flag['source']}"
     else:
         against = ("the site's other providers (their figures are not shown to a provider)"
                    if hidden else f"the site's providers: {flag['source']}")
-    return {"concern": flag["concern"], "words": words.concern(flag["concern"]),
+    name, meaning = words.concern_parts(flag["concern"])
+    return {"concern": flag["concern"], "name": name, "meaning": meaning,
             "finding": words.flag_finding(flag, hidden), "against": against,
             "indicator": flag["indicator"]}
 
@@ -117,8 +118,7 @@ def concern_grid(periods: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
     names = sorted({g["name"] for p in periods for g in p["groups"] if g["level"] == "provider"})
     rows = []
     for name in names:
-        cells = [", ".join(sorted({words.concern(f["concern"]).split(":")[0]
-                                   for g in p["groups"] if g["name"] == name
+        cells = [", ".join(sorted({f["name"] for g in p["groups"] if g["name"] == name
                                    for f in g["flags"]})) for p in periods]
         if any(cells):
             rows.append((name, cells))

@@ -57,8 +57,8 @@ def _formatter(unit: str) -> FuncFormatter:
     def label(value: float, _: int) -> str:
         if unit == "£":
             return f"-£{-value:,.0f}" if value < 0 else f"£{value:,.0f}"
-        if unit == "%":
-            return f"{value:,.0f}%"
+        if unit == "%":  # a small range ticks at fractions of a point: 0.5%, not "0%" or "1%"
+            return f"{value:,.0f}%" if float(value).is_integer() else f"{value:,.1f}%"
         return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
     return FuncFormatter(label)
 

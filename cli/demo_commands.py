@@ -14,10 +14,10 @@ from typing import Annotated, TextIO
 import typer
 
 from cli.common import fail, open_ledger, print_json, table
-from cli.diagnostics_commands import diagnostics_document
 from cli.outcome_commands import outcome_json
 from cli.payment_commands import run_json
 from ledger.compare import compare
+from ledger.diagnostics import diagnostics_document
 from ledger.forecast import backtest_document
 from ledger.importer import Importer
 from ledger.refusals import Refused

@@ -10,11 +10,9 @@ import typer
 
 from cli.common import DbOption, JsonOption, fail, open_ledger, parse_date, print_json, table
 from ledger.baselines import Baseline, read_baseline
-from ledger.diagnostics import Diagnosis, diagnose_ledger
+from ledger.diagnostics import Diagnosis, diagnose_ledger, diagnostics_json
 from ledger.rulesets import RulesetError
-from ledger.store import Ledger
-from projections.diagnostic_flags import Flag
-from projections.diagnostics import Period, indicators, quarters
+from projections.diagnostics import Period, default_period, indicators, quarters
 
 SHOWN = ("starts", "discharges", "completion_rate", "drop_out_rate", "declined_rate", "parked",
          "deaths_per_1000", "abstinent_at_review", "pairs_near_min_gap", "representation_rate")
@@ -22,12 +20,10 @@ SHOWN = ("starts", "discharges", "completion_rate", "drop_out_rate", "declined_r
 
 def period_from_options(as_of: date, start: date | None, end: date | None) -> Period:
     """``--from`` / ``--to``; by default the quarter that E falls in, up to E (decision 10)."""
-    end = end or as_of
-    if start is None:
-        start = date(end.year, (end.month - 1) // 3 * 3 + 1, 1)
-    if start > end:
-        fail(f"--from: {start} is after --to {end}")
-    return Period(start, end)
+    period = default_period(as_of, start, end)
+    if period.start > period.end:
+        fail(f"--from: {period.start} is after --to {period.end}")
+    return period
 
 
 def _baseline(path: Path | None) -> Baseline:
@@ -37,44 +33,6 @@ def _baseline(path: Path | None) -> Baseline:
         fail(f"--baseline: cannot read {path} ({error.strerror})")
     except RulesetError as error:
         fail(f"--baseline: {path}: {error}")
-
-
-def flag_json(flag: Flag) -> dict[str, Any]:
-    return {"indicator": flag.indicator, "value": flag.value, "bound": flag.bound,
-            "concern": flag.concern, "basis": flag.basis, "side": flag.side,
-            "source": flag.source, "judgement": flag.judgement}
-
-
-def groups_json(diagnosis: Diagnosis) -> list[dict[str, Any]]:
-    """CONTRACT.md's ``groups``: level, site, provider, indicators and flags."""
-    return [{"level": group.level, "site": group.site, "provider": group.provider,
-             "indicators": indicators(group.tally), "flags": [flag_json(f) for f in flags]}
-            for group, flags in zip(diagnosis.groups, diagnosis.flags, strict=True)]
-
-
-def diagnostics_json(found: list[Diagnosis], baseline: Baseline, by_quarter: bool,
-                     ) -> dict[str, Any]:
-    first, last = found[0], found[-1]
-    document: dict[str, Any] = {"from": first.period.start, "to": last.period.end,
-                                "known_on": first.known_on, "baseline": baseline.id,
-                                "min_denominator": baseline.min_denominator}
-    if by_quarter:
-        document["quarters"] = [{"from": d.period.start, "to": d.period.end,
-                                 "groups": groups_json(d)} for d in found]
-    else:
-        document["groups"] = groups_json(first)
-    return document
-
-
-def diagnostics_document(ledger: Ledger, periods: list[Period], known_on: date,
-                         baseline: Baseline | None = None, by_quarter: bool = False,
-                         ) -> dict[str, Any]:
-    """The ``pbr diagnostics --json`` document of ``periods`` (one, or the quarters with
-    ``by_quarter``), known on ``known_on``, against ``baseline`` (default: the shipped one).
-    The demo's report passes it to :func:`cli.diagnostics_html.diagnostics_section`."""
-    baseline = baseline or read_baseline(None)
-    found = diagnose_ledger(ledger, periods, known_on, baseline)
-    return diagnostics_json(found, baseline, by_quarter)
 
 
 def _cell(value: Any) -> str:

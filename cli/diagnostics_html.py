@@ -64,7 +64,7 @@ def _period_chart(site: str, providers: list[dict[str, Any]]) -> str:
                      unit="%", x_label="indicator", stacked=False, width=5.2, height=3.0)
 
 
-def _trend_charts(site: str, periods: list[dict[str, Any]], least: int) -> str:
+def _trend_charts(site: str, periods: list[dict[str, Any]], least: int) -> list[str]:
     """Quarter by quarter, per provider: the flags raised, and the successful completion rate
     (the evaluation's finding was a falling completion rate), drawn only where at least
     ``least`` discharges stand behind it."""
@@ -77,29 +77,50 @@ def _trend_charts(site: str, periods: list[dict[str, Any]], least: int) -> str:
             enough = group["indicators"]["discharges"] >= least
             rates.setdefault(group["provider"], [None] * len(periods))[n] = (
                 _percent(group["indicators"]["completion_rate"]) if enough else None)
-    flag_chart = bar_chart(f"Site {site}: flags per quarter", labels, flags, y_label="flags",
-                           unit="count", x_label="quarter", stacked=False, width=4.6,
-                           height=2.3)
-    rate_chart = line_chart(f"Site {site}: successful completions", labels, rates,
-                            y_label="of discharges", unit="%", x_label="quarter", width=4.6,
-                            height=2.3)
-    if all(rate is None for values in rates.values() for rate in values):
-        rate_chart += (f"<p class=note>Site {escape(site)}: no provider had {least} discharges "
-                       "in a quarter, so no completion rate is drawn.</p>")
-    return flag_chart + rate_chart
+    return [bar_chart(f"Site {site}: flags per quarter", labels, flags, y_label="flags",
+                      unit="count", x_label="quarter", stacked=False, width=4.6, height=2.3),
+            line_chart(f"Site {site}: successful completions", labels, rates,
+                       y_label="of discharges", unit="%", x_label="quarter", width=4.6,
+                       height=2.3)]
 
 
 def _quarter_label(day: str) -> str:
     return f"{day[:4]} Q{(int(day[5:7]) - 1) // 3 + 1}"
 
 
-def _charts(periods: list[dict[str, Any]], least: int) -> str:
+def _site_charts(periods: list[dict[str, Any]], least: int) -> list[list[str]]:
     sites = sorted({s for p in periods for s in _providers_by_site(p["groups"])})
     if len(periods) > 1:
-        charts = [_trend_charts(site, periods, least) for site in sites]
-    else:
-        by_site = _providers_by_site(periods[0]["groups"])
-        charts = [_period_chart(site, by_site[site]) for site in sites]
+        return [_trend_charts(site, periods, least) for site in sites]
+    by_site = _providers_by_site(periods[0]["groups"])
+    return [[_period_chart(site, by_site[site])] for site in sites]
+
+
+def site_charts(document: dict[str, Any]) -> list[list[str]]:
+    """Each site's charts (SVG), sites in order, from the ``pbr diagnostics --json`` document
+    (as built or as printed): for one period its providers' rates side by side, for quarters
+    its flags per quarter and its providers' successful completion rates. Drawn from the
+    provider groups the document holds (the web view gives a provider user only its own)."""
+    document = plain(document)
+    return _site_charts(_periods(document), int(document.get("min_denominator", 1)))
+
+
+def _note(site: str, periods: list[dict[str, Any]], least: int) -> str:
+    """Under a site's quarterly charts: a note when no provider of it had ``least`` discharges
+    in any quarter (its completion-rate chart is then empty)."""
+    if any(group["indicators"]["discharges"] >= least for period in periods
+           for group in _providers_by_site(period["groups"]).get(site, [])):
+        return ""
+    return (f"<p class=note>Site {escape(site)}: no provider had {least} discharges in a "
+            "quarter, so no completion rate is drawn.</p>")
+
+
+def _charts(periods: list[dict[str, Any]], least: int) -> str:
+    sites = sorted({s for p in periods for s in _providers_by_site(p["groups"])})
+    charts = ["".join(svgs) for svgs in _site_charts(periods, least)]
+    if len(periods) > 1:
+        charts = [chart + _note(site, periods, least) for site, chart in zip(sites, charts,
+                                                                             strict=True)]
     return '<div class="sites">' + "".join(f"<figure>{c}</figure>" for c in charts) + "</div>"
 
 
@@ -175,7 +196,7 @@ def plain(document: Any) -> Any:
 
 def diagnostics_section(document: dict[str, Any]) -> str:
     """The diagnostics as an HTML fragment (``<section>``) for a report, from the ``pbr
-    diagnostics --json`` document (as printed, or as :func:`cli.diagnostics_commands.
+    diagnostics --json`` document (as printed, or as :func:`ledger.diagnostics.
     diagnostics_document` returns it): a chart per site, the flags, and (for one period) the
     indicators of every group."""
     document = plain(document)

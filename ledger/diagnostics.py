@@ -5,6 +5,8 @@ rebuild reads them; in forked workers on a file or server database); each client
 built as of each period's last day, known on K, and tallied by the pure
 :mod:`projections.diagnostics`. Only the tallies travel back, and they add up to the groups,
 which are then flagged (:mod:`projections.diagnostic_flags`). Nothing is recorded.
+:func:`diagnostics_document` is CONTRACT.md's ``pbr diagnostics --json`` document, which the
+command prints and the web view's page shows.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 from sqlalchemy import create_engine
 
-from ledger.baselines import Baseline
+from ledger.baselines import Baseline, read_baseline
 from ledger.codec import EventDecoder
 from ledger.events import (
     BenefitsEnded,
@@ -33,7 +35,14 @@ from ledger.rulesets import Ruleset
 from ledger.store import Ledger
 from ledger.views import SHARDS, group_streams, stream_rows, stream_shards, worker_count
 from projections.diagnostic_flags import Flag, group_flags
-from projections.diagnostics import Group, Period, Tallies, group_tallies, tally_history
+from projections.diagnostics import (
+    Group,
+    Period,
+    Tallies,
+    group_tallies,
+    indicators,
+    tally_history,
+)
 from projections.history import build_history
 
 PARALLEL_FROM_EVENTS = 50_000  # below this one process reads and tallies everything
@@ -135,3 +144,41 @@ def _shard_in_worker(job: tuple) -> list[SiteTallies]:
             yield from stream_rows(connection, lo, hi, head, UNREAD)
 
     return _shard(read, _inherited["decoder"], *job)
+
+
+def flag_json(flag: Flag) -> dict[str, Any]:
+    return {"indicator": flag.indicator, "value": flag.value, "bound": flag.bound,
+            "concern": flag.concern, "basis": flag.basis, "side": flag.side,
+            "source": flag.source, "judgement": flag.judgement}
+
+
+def groups_json(diagnosis: Diagnosis) -> list[dict[str, Any]]:
+    """CONTRACT.md's ``groups``: level, site, provider, indicators and flags."""
+    return [{"level": group.level, "site": group.site, "provider": group.provider,
+             "indicators": indicators(group.tally), "flags": [flag_json(f) for f in flags]}
+            for group, flags in zip(diagnosis.groups, diagnosis.flags, strict=True)]
+
+
+def diagnostics_json(found: list[Diagnosis], baseline: Baseline, by_quarter: bool,
+                     ) -> dict[str, Any]:
+    first, last = found[0], found[-1]
+    document: dict[str, Any] = {"from": first.period.start, "to": last.period.end,
+                                "known_on": first.known_on, "baseline": baseline.id,
+                                "min_denominator": baseline.min_denominator}
+    if by_quarter:
+        document["quarters"] = [{"from": d.period.start, "to": d.period.end,
+                                 "groups": groups_json(d)} for d in found]
+    else:
+        document["groups"] = groups_json(first)
+    return document
+
+
+def diagnostics_document(ledger: Ledger, periods: list[Period], known_on: date,
+                         baseline: Baseline | None = None, by_quarter: bool = False,
+                         ) -> dict[str, Any]:
+    """The ``pbr diagnostics --json`` document of ``periods`` (one, or the quarters with
+    ``by_quarter``), known on ``known_on``, against ``baseline`` (default: the shipped one).
+    The command prints it; the web view's page and the demo's report show it."""
+    baseline = baseline or read_baseline(None)
+    found = diagnose_ledger(ledger, periods, known_on, baseline)
+    return diagnostics_json(found, baseline, by_quarter)

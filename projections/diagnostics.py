@@ -336,6 +336,15 @@ def diagnose(histories: Iterable[History], rulesets: Sequence[Ruleset],
                          for history in histories)
 
 
+def default_period(as_of: date, start: date | None, end: date | None) -> Period:
+    """Decision 10: ``[start, end]``, ``end`` by default ``as_of`` and ``start`` by default the
+    first day of ``end``'s quarter. The caller refuses a ``start`` after ``end``."""
+    end = end or as_of
+    if start is None:
+        start = date(end.year, (end.month - 1) // 3 * 3 + 1, 1)
+    return Period(start, end)
+
+
 def quarters(start: date, end: date) -> list[Period]:
     """The calendar quarters that ``[start, end]`` touches, each cut to the range
     (``--by-quarter``)."""

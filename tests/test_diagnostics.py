@@ -277,8 +277,8 @@ def test_diagnostics_of_a_ledger_that_does_not_exist_is_an_error_not_a_new_ledge
 def test_the_report_section_takes_the_document_as_built_or_as_printed(tmp_path):
     from datetime import date
 
-    from cli.diagnostics_commands import diagnostics_document
     from cli.diagnostics_html import diagnostics_section
+    from ledger.diagnostics import diagnostics_document
     from ledger.store import Ledger
     db = f"sqlite:///{tmp_path / 'pbr.db'}"
     _ledger(tmp_path, db, RECORDS)

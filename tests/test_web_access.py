@@ -27,6 +27,7 @@ def only(allowed: dict[str, int], refused: int = 403) -> dict[str, int]:
 # (method, path, form, expected status per role). Paths and forms are templates: {own} and
 # {other} are P1's and P2's line numbers in R0001; {mine} is the dispute kept for the role.
 COMPARE = "/compare?base=example-2012&with=option-final-window-6m&as_of=2013-06-30"
+DIAGNOSTICS = "/diagnostics?from=2013-01-01&to=2013-06-30&known_on=2013-06-30"
 REMITTANCE = "run,provider,amount,paid_on,reference\nR0001,P1,500.00,2013-07-10,REF-{role}\n"
 ROUTES = [
     ("GET", "/", None, dict.fromkeys(ROLES, 303)),
@@ -70,6 +71,15 @@ ROUTES = [
     ("GET", "/verify?at=1", None, dict.fromkeys(ROLES, 400)),
     ("GET", "/verify?at=-1&head=" + "0" * 64, None, dict.fromkeys(ROLES, 400)),
     ("GET", "/verify?at=1&head=not-hex", None, dict.fromkeys(ROLES, 400)),
+    ("GET", "/diagnostics", None, ALL),
+    ("GET", DIAGNOSTICS, None, ALL),
+    ("GET", DIAGNOSTICS + "&by_quarter=1", None, ALL),
+    ("GET", DIAGNOSTICS + "&provider=P1", None, ALL),
+    ("GET", DIAGNOSTICS + "&provider=P2", None, but(ALL, provider=404)),
+    ("GET", DIAGNOSTICS + "&by_quarter=1&provider=P2", None, but(ALL, provider=404)),
+    ("GET", DIAGNOSTICS + "&provider=P9", None, dict.fromkeys(ROLES, 404)),
+    ("GET", "/diagnostics?from=2013-06-30&to=2013-01-01", None, dict.fromkeys(ROLES, 400)),
+    ("GET", "/diagnostics?known_on=2013-02-30", None, dict.fromkeys(ROLES, 400)),
     ("GET", "/compare", None, ALL),
     ("GET", COMPARE, None, ALL),
     ("GET", "/compare?base=example-2012&with=/etc/passwd", None, dict.fromkeys(ROLES, 400)),

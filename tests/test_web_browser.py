@@ -19,7 +19,7 @@ import pytest
 
 from ledger.disputes import read_dispute
 from ledger.runs import take_run
-from tests.web_support import PASSWORD, build_served
+from tests.web_support import DIAGNOSED_RECORDS, PASSWORD, build_served
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -49,12 +49,20 @@ def _free_port() -> int:
 
 @pytest.fixture
 def site(tmp_path):
-    import uvicorn
-
     from tests import hand_ledger
 
-    served = build_served(f"sqlite:///{tmp_path / 'browser.db'}", tmp_path,
-                          [*hand_ledger.RECORDS, hand_ledger.RETRACTION, OFFENCE])
+    yield from _serve(tmp_path, [*hand_ledger.RECORDS, hand_ledger.RETRACTION, OFFENCE])
+
+
+@pytest.fixture
+def diagnosed_site(tmp_path):
+    yield from _serve(tmp_path, DIAGNOSED_RECORDS)
+
+
+def _serve(tmp_path: Path, records: list[dict]):  # noqa: ANN202
+    import uvicorn
+
+    served = build_served(f"sqlite:///{tmp_path / 'browser.db'}", tmp_path, records)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(served.app(), host="127.0.0.1", port=port,
                                            log_level="warning"))
@@ -248,3 +256,51 @@ def test_a_commissioner_checks_the_ledger_compares_rulesets_and_forecasts_in_a_b
     main = browser.find_element(By.TAG_NAME, "main").text
     assert "does NOT hold what it held" in main and "A record was altered" in main
     shoot(browser, "verify-problem")
+
+
+def _diagnose(driver, quarterly: bool = False) -> None:
+    """Fill the diagnostics form (2013-Q1, or its first half quarter by quarter) and send it."""
+    for name, value in (("from", "2013-01-01"), ("to", "2013-06-30" if quarterly else
+                                                  "2013-03-31"), ("known_on", "2013-06-30")):
+        driver.execute_script("arguments[0].value = arguments[1]",
+                              driver.find_element(By.NAME, name), value)
+    box = driver.find_element(By.NAME, "by_quarter")
+    if box.is_selected() != quarterly:
+        box.click()
+    driver.find_element(By.CSS_SELECTOR, "main form button").click()
+    WebDriverWait(driver, 30).until(lambda d: "from=2013-01-01" in d.current_url and d.
+                                    execute_script("return document.readyState") == "complete")
+
+
+def test_a_commissioner_and_a_provider_read_the_diagnostics_in_a_browser(diagnosed_site,
+                                                                        browser):
+    served, base = diagnosed_site
+    sign_in(browser, base, "cara")
+    browser.find_element(By.LINK_TEXT, "Diagnostics").click()
+    arrives(browser, "/diagnostics")
+    _diagnose(browser)
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "Adverse outcome\nclients may be faring worse" in main
+    assert "clients who dropped out, as a share of discharges: 100.00%" in main
+    assert "P2 at site S3" in main and "All sites" in main
+    assert _charts_drawn(browser) == 3
+    shoot(browser, "diagnostics")
+    browser.get(f"{base}/diagnostics")
+    _diagnose(browser, quarterly=True)
+    assert "Concerns per provider, quarter by quarter" in \
+        browser.find_element(By.TAG_NAME, "main").text
+    assert _charts_drawn(browser) == 6
+    shoot(browser, "diagnostics-quarters")
+    sign_out(browser)
+
+    # A provider reads its own groups and flags, and nothing of the other providers.
+    sign_in(browser, base, "pia")
+    browser.find_element(By.LINK_TEXT, "Diagnostics").click()
+    arrives(browser, "/diagnostics")
+    _diagnose(browser)
+    main = browser.find_element(By.TAG_NAME, "main").text
+    assert "P1 at site S3" in main and "far below the other providers of its site" in main
+    assert "P2" not in main and "P3" not in main and "All sites" not in main
+    shoot(browser, "diagnostics-provider")
+    browser.get(f"{base}/diagnostics?as_of=2013-03-31&provider=P2")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"

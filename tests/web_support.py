@@ -74,6 +74,30 @@ def build_served(url: str, folder: Path, records: list[dict] | None = None) -> S
     return Served(url, ledger, own, other, resolvable)
 
 
+def _site_s3() -> list[dict]:
+    """Site S3: three providers with 40 discharges each in 2013-Q1. P1's clients all drop out
+    (flagged against the baseline and against the site's providers); P2 and P3 complete about
+    half (unflagged). P1 also works in S1, with the hand-made ledger's clients."""
+    outcomes = {"P1": ["dropped_out"] * 40,
+                "P2": ["completed_drug_free"] * 20 + ["dropped_out"] * 20,
+                "P3": ["completed_drug_free"] * 21 + ["dropped_out"] * 19}
+    records = []
+    for provider, reasons in outcomes.items():
+        for n, reason in enumerate(reasons):
+            client = f"D{provider}{n:02d}"
+            records += [
+                {**hand_ledger._reg(client, "S3"), "received_on": "2013-01-15"},
+                hand_ledger._start(client, provider, on="2013-01-15"),
+                {"type": "discharged", "source_id": f"dis-{client}", "received_on": "2013-02-20",
+                 "client": client, "journey": "J1", "on": "2013-02-20", "reason": reason,
+                 "on_substitute_medication": False}]
+    return records
+
+
+# The hand-made ledger and site S3: diagnostics with flags of both kinds.
+DIAGNOSED_RECORDS = [*hand_ledger.RECORDS, hand_ledger.RETRACTION, *_site_s3()]
+
+
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', html)
     assert found, "the page has no CSRF token"

@@ -21,12 +21,22 @@ from fastapi.staticfiles import StaticFiles
 from ledger.runs import remember_runs
 from ledger.store import Ledger
 from web.base import BadInput, render, utc_now, viewer
-from web.pages import clients, compare, disputes, forecast, integrity, reconciliation, runs, signin
+from web.pages import (
+    clients,
+    compare,
+    diagnostics,
+    disputes,
+    forecast,
+    integrity,
+    reconciliation,
+    runs,
+    signin,
+)
 from web.security import BadForm, Forbidden, NotFound, NotSignedIn, Sessions, SignInLimiter
 
 # One router per section of web.nav.NAV (and sign-in): a new section is one more module here.
 ROUTERS = (signin.router, clients.router, runs.router, disputes.router, reconciliation.router,
-           compare.router, forecast.router, integrity.router)
+           diagnostics.router, compare.router, forecast.router, integrity.router)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "

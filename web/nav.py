@@ -19,6 +19,7 @@ NAV = (
     Section("Payment runs", "/runs"),
     Section("Disputes", "/disputes"),
     Section("Reconciliation", "/reconciliation"),
+    Section("Diagnostics", "/diagnostics"),
     Section("Compare", "/compare"),
     Section("Forecast", "/forecast"),
     Section("Ledger check", "/verify"),

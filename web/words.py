@@ -117,3 +117,74 @@ VERIFY = {
 
 def verify_reason(code: str) -> str:
     return VERIFY.get(code, code.replace("_", " "))
+
+# pbr diagnostics (RULES.md §10): each concern and each indicator in a commissioner's words.
+CONCERNS = {
+    "creaming": "Creaming: the clients hardest to help may be being turned away",
+    "parking": "Parking: clients may be kept in treatment without progress",
+    "gaming": "Gaming: results may be shaped to the payment rules rather than to recovery",
+    "adverse_outcome": "Adverse outcome: clients may be faring worse",
+}
+
+INDICATORS = {
+    "starts": "journeys started in the period",
+    "band_mix.1": "share of starts in LASARS band 1 (the least complex clients)",
+    "band_mix.2": "share of starts in LASARS band 2",
+    "band_mix.3": "share of starts in LASARS band 3 (the most complex clients)",
+    "discharges": "journeys ended in the period",
+    "completion_rate": "successful completions, as a share of discharges",
+    "drop_out_rate": "clients who dropped out, as a share of discharges",
+    "declined_rate": "clients who declined further treatment, as a share of discharges",
+    "parked": "journeys a year or more in treatment without progress",
+    "parked_rate": "journeys a year or more in treatment without progress, as a share of "
+                   "those a year or more in treatment",
+    "deaths_per_1000": "deaths per 1,000 journeys open in the period",
+    "abstinent_at_review": "reviews recording no use of the client's problem drugs",
+    "pairs_near_min_gap": "pairs of reviews less than a week past the rules' minimum gap apart",
+    "representation_rate": "completions of the year before followed by a return to treatment "
+                           "or to a criminal-justice caseload",
+}
+
+
+def concern(code: str) -> str:
+    return CONCERNS.get(code, code.replace("_", " "))
+
+
+def concern_parts(code: str) -> tuple[str, str]:
+    """The concern's name and what it means: ``("Parking", "clients may be kept ...")``."""
+    name, _, meaning = concern(code).partition(": ")
+    return name, meaning
+
+
+def indicator(code: str) -> str:
+    return INDICATORS.get(code, code.replace("_", " "))
+
+
+def figure(code: str, value: Any, in_column: bool = False) -> str:
+    """A diagnostic value as read: a share as a percentage (``47.00%``, exactly the 4 places
+    the ledger compares), deaths per 1,000 (``in_column``: under a heading that says so), a
+    count as it is; no value (no cases) as ``–``."""
+    if value is None or value == "":
+        return "–"
+    number = Decimal(str(value))
+    if code == "deaths_per_1000":
+        return f"{number:,.2f}" if in_column else f"{number:,.2f} per 1,000"
+    if code in ("starts", "discharges", "parked"):
+        return f"{number:,}"
+    return f"{number * 100:.2f}%"
+
+
+def flag_finding(flag: dict, peers_hidden: bool = False) -> str:
+    """A flag in a sentence: the indicator, its value and the bound it crossed, and against
+    what. ``peers_hidden``: a provider user's own flag against its site's providers, whose
+    bound is worked out from the other providers' figures (docs/web.md decision 19)."""
+    code = flag["indicator"]
+    side = "below" if flag["side"] == "low" else "above"
+    found = f"{indicator(code)}: {figure(code, flag['value'])}"
+    if flag["basis"] == "baseline":
+        edge = "lowest" if flag["side"] == "low" else "highest"
+        return f"{found}, {side} the baseline's {edge} {figure(code, flag['bound'])}"
+    if peers_hidden:
+        return f"{found}, far {side} the other providers of its site"
+    return (f"{found}, {side} {figure(code, flag['bound'])}: more than 3 spreads from the "
+            f"median of the site's providers")

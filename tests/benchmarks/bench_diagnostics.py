@@ -15,9 +15,9 @@ from datetime import date
 from typing import Any
 
 from cli.common import print_json
-from cli.diagnostics_commands import diagnostics_json, period_from_options
+from cli.diagnostics_commands import period_from_options
 from ledger.baselines import read_baseline
-from ledger.diagnostics import diagnose_ledger
+from ledger.diagnostics import diagnose_ledger, diagnostics_json
 from ledger.simulation import PILOT_END
 from ledger.store import Ledger
 

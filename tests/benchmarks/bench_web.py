@@ -3,7 +3,9 @@ services, template, access log): ``page_client_ms_p50`` — a client's page, the
 as ``pbr explain`` — and ``page_run_ms_p50`` — a run's first page of lines with its totals.
 ``page_clock_chart_ms_p50`` is the clock chart the client's page loads beside it (matplotlib).
 
-Called by bench.py on its ledger (30,000 clients by default).
+Called by bench.py on its ledger, of whatever size `--clients` gave it (30,000 by default):
+nothing here depends on the size; the sampled clients are the 100 the explanation sample starts
+with.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ The library stores an event as its topic and its state: the event object's attri
 originator id and version, in the order its class declares them, encoded by the application's
 transcoder. Import appends hundreds of thousands of records, so it does not build the event
 objects: it encodes each record's fields in that order with the application's own transcoder (the
-*body*, done once per line, in import workers for large files), and puts in front of them the
-event's timestamp, taken when the record is appended to its client's stream as the library would
-take it. The bytes are exactly those the library's mapper writes for the same event; with a key
-(:mod:`ledger.cipher`) they are then encrypted by the mapper's own cipher, as the mapper does.
+*body*) and puts in front of them the event's timestamp, taken then, as the library stamps an
+event when it makes it; once per line, in import's workers for large files. The bytes are
+exactly those the library's mapper writes for the same event; with a key (:mod:`ledger.cipher`)
+they are then encrypted by the mapper's own cipher, as the mapper does, in the same place.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Mapper
 from eventsourcing.utils import get_topic
 
+from ledger.cipher import IndexForm
 from ledger.events import RECORD_EVENTS, ClientHistory
 
 # Set on the event, not taken from the record: the ids by the stream, the time by the clock.
@@ -46,10 +47,11 @@ def _layout(event_class: type) -> _EventLayout:
 class RecordEventEncoder:
     """Encodes validated records as the stored events of their :mod:`ledger.events` classes."""
 
-    def __init__(self, mapper: Mapper) -> None:
+    def __init__(self, mapper: Mapper, index_form: IndexForm | None = None) -> None:
         if not isinstance(mapper.transcoder, JSONTranscoder) or mapper.compressor:
             raise TypeError("bulk encoding writes only JSON-transcoded, uncompressed events")
         self._transcoder = mapper.transcoder
+        self._index_form = index_form
         self._encrypt = mapper.cipher.encrypt if mapper.cipher else None
         self._layouts = {kind: _layout(cls) for kind, cls in RECORD_EVENTS.items()}
         self._timestamps = mapper.transcoder.types[datetime]
@@ -67,6 +69,20 @@ class RecordEventEncoder:
         for name in layout.fields:
             state[name] = values[name]
         return self._transcoder.encode(state)
+
+    def keyed(self, record: Any, content: str) -> tuple[str, str] | None:
+        """The record's keyed source id and digest for an encrypted ledger's index (``None``
+        without a key): computed with the body, in import's shaping workers."""
+        if self._index_form is None:
+            return None
+        return self._index_form.keyed(record.source_id, record.client, content)
+
+    def stored_state(self, record: Any) -> bytes:
+        """The record's event state as stored, stamped now: the event is made here, where the
+        line is shaped (import's workers, for a large file), as the library stamps an event
+        when it makes it, before it is checked against its stream and appended (integrity
+        decision 13)."""
+        return self.state(self.body(record), RECORD_EVENTS[record.type].create_timestamp())
 
     def state(self, body: bytes, timestamp: datetime) -> bytes:
         """The stored state of an event: its timestamp, then the fields of ``body``.

@@ -6,11 +6,12 @@ skipped, the same id with other content is a conflict). Valid records are append
 that commit atomically together with their ``source_id`` index rows, so an interrupted import
 leaves only whole batches, and running it again completes it with no duplicates.
 
-The shape check of a line (parse, validate, digest, encode its event) needs nothing but the line,
-so for large files it runs in worker processes, in order; the checks against the ledger and the
-appends stay in this process, one line after another, exactly as for a small file. Records are
-appended as stored events encoded straight from the record (:mod:`ledger.encoding`): the same
-rows the library would write from its event objects, without building them.
+The shape check of a line (parse, validate, digest, encode its event: stamp it, and with a key
+encrypt it and key its index digests) needs nothing but the line, so for large files it runs in
+worker processes, in order; the checks against the ledger and the appends stay in this process,
+one line after another, exactly as for a small file. Records are appended as stored events
+encoded straight from the record (:mod:`ledger.encoding`): the same rows the library would write
+from its event objects, without building them.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger import safety
 from ledger.encoding import RecordEventEncoder
-from ledger.events import RECORD_EVENTS, ClientImportState, client_stream_id
+from ledger.events import ClientImportState, client_stream_id
 from ledger.failures import lost_race
 from ledger.memory import cycle_collection_paused
 from ledger.records import (
@@ -244,10 +245,11 @@ def _csv_text(row: dict[Any, Any]) -> str:
     return ",".join(cells)
 
 
-# A line whose record has a valid shape, with what appending it takes: the record, its digest
-# and its event's state less the timestamp (RecordEventEncoder.body). A plain tuple: workers send
-# the importer one per line, and tuples are the cheapest to send.
-Shaped = tuple[Any, str, bytes]
+# A line whose record has a valid shape, with what appending it takes: the record, its digest,
+# its event's state as stored (RecordEventEncoder.stored_state: stamped, and encrypted with a
+# key) and, with a key, its keyed source id and digest for the index (IndexForm.keyed). A plain
+# tuple: workers send the importer one per line, and tuples are the cheapest to send.
+Shaped = tuple[Any, str, bytes, tuple[str, str] | None]
 
 
 class Refused(NamedTuple):
@@ -267,7 +269,8 @@ def shape(data: Any, encoder: RecordEventEncoder) -> Shaped | Refused:
     except RecordError as error:
         source_id = data.get("source_id") if isinstance(data, dict) else None
         return Refused(source_id if isinstance(source_id, str) else None, error)
-    return record, digest(record), encoder.body(record)
+    content = digest(record)
+    return record, content, encoder.stored_state(record), encoder.keyed(record, content)
 
 
 def _worker_count() -> int:
@@ -477,7 +480,7 @@ class Importer:
     def __init__(self, ledger: Ledger, batch_size: int = BATCH_SIZE) -> None:
         self.ledger = ledger
         self.batch_size = batch_size
-        self.encoder = RecordEventEncoder(ledger.mapper)
+        self.encoder = RecordEventEncoder(ledger.mapper, ledger.index_form)
         self.clients: dict[str, _Stream | None] = {}
         # source_id -> (client, digest) of the records accepted in this batch and in the last
         # batch appended, which may not be committed yet; earlier ones are in the ledger's index
@@ -589,7 +592,10 @@ class Importer:
     def _check_batch(self, file: str, lines: list[tuple[int, str, Shaped | Refused]],
                      ) -> tuple[list[StoredEvent], list[tuple[str, str, str]]]:
         """Check a batch's lines in order; its events (stream by stream) and index rows."""
-        records = [result[0] for _, _, result in lines if not isinstance(result, Refused)]
+        shaped = [result for _, _, result in lines if not isinstance(result, Refused)]
+        records = [result[0] for result in shaped]
+        self.ledger.index_form.learn((record.source_id, record.client, content, keyed)
+                                     for record, content, _, keyed in shaped)
         with one_snapshot(self.ledger):
             known = self.ledger.known_source_ids(record.source_id for record in records)
             self._load_clients(record.client for record in records)
@@ -599,7 +605,7 @@ class Importer:
             if isinstance(result, Refused):
                 self._reject(file, number, text, result.source_id, result.error)
                 continue
-            record, content, body = result
+            record, content, state, _ = result
             try:
                 if self._is_duplicate(record.source_id, record.client, content, known):
                     self.report.duplicates += 1
@@ -608,7 +614,8 @@ class Importer:
             except RecordError as error:
                 self._reject(file, number, text, record.source_id, error)
                 continue
-            streams.setdefault(record.client, []).append(self._stored_event(stream, record, body))
+            streams.setdefault(record.client, []).append(
+                self._stored_event(stream, record, state))
             self.seen[record.source_id] = (record.client, content)
             index_rows.append((record.source_id, record.client, content))
         self.report.accepted += len(index_rows)
@@ -662,13 +669,11 @@ class Importer:
         stream.state.record(record)
         return stream
 
-    def _stored_event(self, stream: _Stream, record: Any, body: bytes) -> StoredEvent:
+    def _stored_event(self, stream: _Stream, record: Any, state: bytes) -> StoredEvent:
         """The record's event as the library stores it, next in its client's stream."""
         stream.version += 1
-        timestamp = RECORD_EVENTS[record.type].create_timestamp()
         return StoredEvent(originator_id=stream.id, originator_version=stream.version,
-                           topic=self.encoder.topic(record.type),
-                           state=self.encoder.state(body, timestamp))
+                           topic=self.encoder.topic(record.type), state=state)
 
 
 def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:

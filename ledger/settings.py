@@ -2,9 +2,11 @@
 
 ``pbr_settings`` holds named values the ledger keeps about itself. Today one: ``key_check``, an
 AES-GCM encryption of a fixed text under the ledger's key, written when an encrypted ledger is
-first opened (integrity decision 7). Opening a ledger that has one without ``PBR_CIPHER_KEY``, or
-with a key that does not open it, is refused; so is opening a ledger that already holds plain
-events with a key (its events would be part plain, part encrypted).
+first opened (integrity decision 7); the text's version names the form of the source-id index
+(decision 8), and a ledger of the first form is brought to the second when opened. Opening a
+ledger that has one without ``PBR_CIPHER_KEY``, or with a key that does not open it, is refused;
+so is opening a ledger that already holds plain events with a key (its events would be part
+plain, part encrypted).
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, Text, inspect, make_url
+from sqlalchemy import Column, MetaData, String, Table, Text, func, inspect, make_url
 from sqlalchemy.exc import IntegrityError
 
-from ledger.cipher import KEY_VARIABLE, KeyProblem, LedgerCipher
+from ledger.cipher import INDEX_DIGEST_DIGITS, KEY_VARIABLE, KeyProblem, LedgerCipher
 
 settings_metadata = MetaData()
 settings = Table(
@@ -56,10 +58,30 @@ def check_key(engine: Any, cipher: LedgerCipher | None, events_table: str,
         if keyless:
             return True
         raise KeyProblem(f"this ledger is encrypted: set {KEY_VARIABLE} to its key")
-    if not cipher.opens(stored):
+    version = cipher.key_check_version(stored)
+    if version is None:
         raise KeyProblem(f"{KEY_VARIABLE} does not open this ledger (it was encrypted with "
                          "another key)")
+    if version == 1:
+        _shorten_index_digests(engine, cipher, stored)
     return True
+
+
+def _shorten_index_digests(engine: Any, cipher: LedgerCipher, stored: str) -> None:
+    """Bring a ledger whose key check says v1 (its source-id index keeps whole 64-digit keyed
+    digests) to v2: each digest cut to its first 32 digits, which is what v2 computes (the same
+    HMAC, cut short; integrity decision 8), and the key check made anew, in one transaction.
+    Another process doing the same at once finds the check changed and changes nothing."""
+    from ledger.store import source_ids  # the store imports this module
+
+    with engine.begin() as connection:
+        changed = connection.execute(settings.update().where(
+            settings.c.name == KEY_CHECK, settings.c.value == stored).values(
+            value=cipher.key_check())).rowcount
+        if changed == 1:
+            connection.execute(source_ids.update().values(
+                source_id=func.substr(source_ids.c.source_id, 1, INDEX_DIGEST_DIGITS),
+                digest=func.substr(source_ids.c.digest, 1, INDEX_DIGEST_DIGITS)))
 
 
 def _key_check(engine: Any) -> str | None:

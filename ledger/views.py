@@ -335,7 +335,7 @@ class Projection:
                 clients.add(events[0].client)
                 history = build_history(events, as_of, as_of)
                 if history is not None:
-                    rows.extend(client_rows(history, rulesets))
+                    rows.extend(client_rows(history, rulesets, self.cipher is None))
             for table in DATA_TABLES:
                 for chunk in _chunks(sorted(clients), 500):
                     session.execute(delete(table).where(table.c.client.in_(chunk)))
@@ -580,7 +580,8 @@ def _derive_shard_with(read: Callable[[UUID, UUID | None, int], Iterator[tuple]]
         history = build_history(events, as_of, as_of)
         if history is None:
             continue
-        rows.extend(seal_rows(client_rows(history, rulesets), decoder.cipher))
+        rows.extend(seal_rows(client_rows(history, rulesets, commissioning=decoder.cipher is None),
+                              decoder.cipher))
         if keep_histories:
             history.clocks.clear()  # kept for the cohort rows, which need no clock
             histories.append(history)

@@ -92,8 +92,10 @@ def client_clocks(history: History, rulesets: Sequence[Ruleset], as_of: date) ->
     return clocks
 
 
-def client_rows(history: History, rulesets: Sequence[Ruleset]) -> Rows:
-    """Every projection row of one client, derived as of the history's E, known on its K."""
+def client_rows(history: History, rulesets: Sequence[Ruleset], commissioning: bool = True) -> Rows:
+    """Every projection row of one client, derived as of the history's E, known on its K;
+    without ``commissioning``, none of the journey profiles and forecast units (an encrypted
+    ledger keeps neither table, integrity decision 12)."""
     derived = derive_history(history, rulesets)
     rows = Rows()
     for seq, result in enumerate(derived.outcomes):
@@ -102,6 +104,8 @@ def client_rows(history: History, rulesets: Sequence[Ruleset]) -> Rows:
     rows.clocks = [clock_row(history.client, clock)
                    for clock in client_clocks(history, rulesets, history.as_of)]
     rows.unruled = [(u.client, u.journey, u.started_on.isoformat()) for u in derived.unruled]
+    if not commissioning:
+        return rows
     by_id = {ruleset.id: ruleset for ruleset in rulesets}
     rows.journeys = journey_rows(history, derived.outcomes, by_id)
     rows.units = [unit_row(unit) for unit in client_units(history, derived.outcomes, by_id)]

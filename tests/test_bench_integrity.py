@@ -13,7 +13,8 @@ BENCH = Path(__file__).resolve().parent / "benchmarks" / "bench.py"
 INTEGRITY_KEYS = {
     "verify_events_per_s", "verify_vs_raw_read", "ingest_ratio_unchained",
     "ingest_ratio_chained", "chain_import_cost", "ingest_ratio_encrypted",
-    "rebuild_ratio_encrypted", "ingest_encrypted_vs_plain", "rebuild_encrypted_vs_plain",
+    "rebuild_ratio_encrypted", "ingest_ratio_plain_twin", "rebuild_ratio_plain_twin",
+    "ingest_encrypted_of_plain", "rebuild_encrypted_of_plain",
     "ingest_encrypted_vs_plain_cpu", "rebuild_encrypted_vs_plain_cpu",
 }
 
@@ -28,3 +29,5 @@ def test_a_small_benchmark_run_prints_the_verify_chain_and_encryption_figures(tm
     assert result["verify_events_per_s"] > 0 and result["ingest_ratio_encrypted"] > 0
     assert -1 < result["chain_import_cost"] < 1
     assert result["ingest_encrypted_vs_plain_cpu"] > 0 < result["rebuild_encrypted_vs_plain_cpu"]
+    assert result["ingest_encrypted_of_plain"] == pytest.approx(
+        result["ingest_ratio_encrypted"] / result["ingest_ratio_plain_twin"], rel=0.1)

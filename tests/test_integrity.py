@@ -302,3 +302,38 @@ def test_with_a_key_the_index_finds_duplicates_and_conflicts_by_keyed_digests_al
     engine.dispose()
     assert first["source_id"] not in {row[0] for row in stored}
     assert {row[1] for row in stored} == {""}
+    assert {len(row[0]) for row in stored} == {32}  # 128 bits of HMAC, as hex
+
+
+def test_a_ledger_with_whole_index_digests_is_cut_to_short_ones_when_opened(db_url, pilot,
+                                                                           monkeypatch):
+    """A ledger encrypted when the index kept whole 64-digit HMACs (key check v1) still finds
+    every record a duplicate once opened: its digests are cut to the 32 digits now computed."""
+    import hmac
+
+    import ledger.cipher as cipher_module
+
+    key = generate_key()
+    with monkeypatch.context() as patched, cipher_key(key):
+        patched.setattr(cipher_module, "_KEY_CHECK_PLAINTEXT", b"pbr key check v1")
+        patched.setattr(cipher_module.IndexKeys, "__call__", lambda self, text: hmac.digest(
+            self._key, text.encode("utf-8"), "sha256").hex())
+        ledger = Ledger(db_url)
+        assert Importer(ledger).run([pilot]).rejected == 0
+        ledger.close()
+    opened = Ledger(db_url, create=False, keyless=True)
+    engine = create_engine(opened.url)
+    opened.close()
+    with engine.connect() as connection:
+        lengths = connection.execute(text(
+            "SELECT DISTINCT length(source_id), length(digest) FROM pbr_source_ids")).all()
+    assert lengths == [(64, 64)]
+    with cipher_key(key):
+        again = pbr("import", pilot, "--db", db_url, "--json").json()
+    assert (again["accepted"], again["rejected"]) == (0, 0)
+    assert again["duplicates"] == sum(1 for _ in pilot.open())
+    with engine.connect() as connection:
+        lengths = connection.execute(text(
+            "SELECT DISTINCT length(source_id), length(digest) FROM pbr_source_ids")).all()
+    engine.dispose()
+    assert lengths == [(32, 32)]

@@ -355,16 +355,25 @@ class Ledger(Application):
         found: dict[str, ClientHistory] = {}
         wanted = list(by_id)
         with self.datastore.transaction(commit=False) as session:
-            for start in range(0, len(wanted), 500):
-                query = (select(table.c.originator_id, table.c.originator_version,
-                                table.c.topic, table.c.state)
-                         .where(table.c.originator_id.in_(wanted[start:start + 500]))
-                         .order_by(table.c.originator_id, table.c.originator_version))
-                for row in session.execute(query):
+            if session.connection().dialect.name == "postgresql":
+                # One query whatever the number: the stream ids as one array parameter.
+                pages: Iterable[Any] = [session.connection().exec_driver_sql(
+                    f"SELECT originator_id, originator_version, topic, state FROM "
+                    f"{table.fullname} WHERE originator_id = ANY(%s) "
+                    "ORDER BY originator_id, originator_version", (wanted,))]
+            else:
+                pages = (session.execute(
+                    select(table.c.originator_id, table.c.originator_version, table.c.topic,
+                           table.c.state)
+                    .where(table.c.originator_id.in_(wanted[start:start + 500]))
+                    .order_by(table.c.originator_id, table.c.originator_version))
+                    for start in range(0, len(wanted), 500))
+            for page in pages:
+                for originator_id, version, topic, state in page:
                     event = self.mapper.to_domain_event(StoredEvent(
-                        originator_id=row.originator_id, originator_version=row.originator_version,
-                        topic=row.topic, state=bytes(row.state)))
-                    client = by_id[row.originator_id]
+                        originator_id=originator_id, originator_version=version,
+                        topic=topic, state=bytes(state)))
+                    client = by_id[originator_id]
                     found[client] = event.mutate(found.get(client))  # type: ignore[attr-defined]
         return found
 
@@ -381,6 +390,14 @@ class Ledger(Application):
         found: dict[str, tuple[str, str]] = {}
         with self.datastore.transaction(commit=False) as session:
             connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                # One query whatever the number: the ids as one array parameter.
+                rows = connection.exec_driver_sql(
+                    f"SELECT source_id, client, digest FROM {source_ids.fullname} "
+                    "WHERE source_id = ANY(%s)", (wanted,))
+                found.update({by_key[stored]: (client, digest)
+                              for stored, client, digest in rows})
+                return found
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start:start + 500]
                 rows = connection.exec_driver_sql(

@@ -405,13 +405,16 @@ class BatchAppender:
     written: the commit, waiting for the disk, overlaps the checks of the next batch.
 
     One batch is in flight at a time and batches commit in order, each in its own transaction.
-    The importer waits while the rows are written (the database driver would otherwise wait for
-    the interpreter at every row), and checks the next batch against what it accepted itself
-    (``seen``, the client streams), never against rows not yet committed.
+    On SQLite the importer waits while the rows are written (the driver would otherwise wait
+    for the interpreter at every row); on PostgreSQL the rows go by ``COPY``, built in the
+    driver's C code and sent while the interpreter is free, so the next batch is checked
+    while this one is written. Either way the importer checks the next batch against what it
+    accepted itself (``seen``, the client streams), never against rows not yet committed.
     """
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
+        self._wait_for_rows = ledger.datastore.engine.dialect.name != "postgresql"
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pbr-append")
         self._in_flight: Future[None] | None = None
 
@@ -425,11 +428,13 @@ class BatchAppender:
             self._thread.shutdown()
 
     def append(self, events: list[StoredEvent], index_rows: list[tuple[str, str, str]]) -> None:
-        """Append a batch; return once its rows are written (or it failed, raising why)."""
+        """Append a batch; return once its rows are written (on PostgreSQL, once it is handed
+        to the appending thread), or it failed, raising why."""
         self.wait()
         written = threading.Event()
         self._in_flight = self._thread.submit(self._append, events, index_rows, written)
-        written.wait()
+        if self._wait_for_rows:
+            written.wait()
         if self._in_flight.done():
             self.wait()
 

@@ -129,10 +129,13 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
     def _insert_rows(self, session: Session, stored_events: Sequence[StoredEvent]) -> None:
         table = self.events_record_cls.__table__
         connection = session.connection()
-        # The column's own conversion (the UUID's 16 bytes on SQLite, a uuid on PostgreSQL),
-        # once per stream: a batch holds many events of each.
+        # The column's own conversion (the UUID's 16 bytes on SQLite), once per stream: a batch
+        # holds many events of each. On PostgreSQL the UUID itself, which the binary COPY
+        # sends as a uuid.
         dialect = connection.dialect
         to_driver = table.c.originator_id.type.dialect_impl(dialect).bind_processor(dialect)
+        if dialect.name == "postgresql" or to_driver is None:
+            to_driver = _same
         originator_ids = {e.originator_id: None for e in stored_events}
         for stream_id in originator_ids:
             originator_ids[stream_id] = to_driver(stream_id)
@@ -140,6 +143,10 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
                 for e in stored_events]
         insert_rows(connection, table, ("originator_id", "originator_version", "topic", "state"),
                     rows)
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -160,21 +167,30 @@ def insert_rows(connection: Connection, table: Table, columns: Sequence[str],
                 rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert ``rows`` (values in ``columns`` order, as the driver takes them) in one call.
 
-    On PostgreSQL one ``COPY … FROM STDIN`` on the transaction's own connection: the server's
-    fastest way in, with the same constraints checked (a duplicate key fails the copy, and so
-    the transaction, as a failed ``INSERT`` would) and the same defaults filled in.
+    On PostgreSQL one binary ``COPY … FROM STDIN`` on the transaction's own connection: the
+    server's fastest way in (binary, each value in the column's own type, costs both sides
+    less than text: no escaping, no parsing), with the same constraints checked (a duplicate
+    key fails the copy, and so the transaction, as a failed ``INSERT`` would) and the same
+    defaults filled in.
     """
     if not rows:
         return
     names = ", ".join(columns)
     if connection.dialect.name == "postgresql":
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table.fullname} ({names}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY {table.fullname} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types([_copy_type(table.c[name], connection.dialect) for name in columns])
             for row in rows:
                 copy.write_row(row)
         return
     connection.exec_driver_sql(f"INSERT INTO {table.fullname} ({names}) "
                                f"VALUES ({_placeholders(connection, len(columns))})", list(rows))
+
+
+def _copy_type(column: Column, dialect: Any) -> str:
+    """The PostgreSQL type name of ``column`` (``VARCHAR(200)`` is ``varchar``), for a binary
+    ``COPY``, which sends every value in its column's own type."""
+    return column.type.compile(dialect=dialect).split("(")[0].strip().lower()
 
 
 def begin_with_ddl(connection: Connection) -> None:
@@ -355,16 +371,25 @@ class Ledger(Application):
         found: dict[str, ClientHistory] = {}
         wanted = list(by_id)
         with self.datastore.transaction(commit=False) as session:
-            for start in range(0, len(wanted), 500):
-                query = (select(table.c.originator_id, table.c.originator_version,
-                                table.c.topic, table.c.state)
-                         .where(table.c.originator_id.in_(wanted[start:start + 500]))
-                         .order_by(table.c.originator_id, table.c.originator_version))
-                for row in session.execute(query):
+            if session.connection().dialect.name == "postgresql":
+                # One query whatever the number: the stream ids as one array parameter.
+                pages: Iterable[Any] = [session.connection().exec_driver_sql(
+                    f"SELECT originator_id, originator_version, topic, state FROM "
+                    f"{table.fullname} WHERE originator_id = ANY(%s) "
+                    "ORDER BY originator_id, originator_version", (wanted,))]
+            else:
+                pages = (session.execute(
+                    select(table.c.originator_id, table.c.originator_version, table.c.topic,
+                           table.c.state)
+                    .where(table.c.originator_id.in_(wanted[start:start + 500]))
+                    .order_by(table.c.originator_id, table.c.originator_version))
+                    for start in range(0, len(wanted), 500))
+            for page in pages:
+                for originator_id, version, topic, state in page:
                     event = self.mapper.to_domain_event(StoredEvent(
-                        originator_id=row.originator_id, originator_version=row.originator_version,
-                        topic=row.topic, state=bytes(row.state)))
-                    client = by_id[row.originator_id]
+                        originator_id=originator_id, originator_version=version,
+                        topic=topic, state=bytes(state)))
+                    client = by_id[originator_id]
                     found[client] = event.mutate(found.get(client))  # type: ignore[attr-defined]
         return found
 
@@ -381,6 +406,14 @@ class Ledger(Application):
         found: dict[str, tuple[str, str]] = {}
         with self.datastore.transaction(commit=False) as session:
             connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                # One query whatever the number: the ids as one array parameter.
+                rows = connection.exec_driver_sql(
+                    f"SELECT source_id, client, digest FROM {source_ids.fullname} "
+                    "WHERE source_id = ANY(%s)", (wanted,))
+                found.update({by_key[stored]: (client, digest)
+                              for stored, client, digest in rows})
+                return found
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start:start + 500]
                 rows = connection.exec_driver_sql(

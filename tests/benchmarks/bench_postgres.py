@@ -3,10 +3,11 @@
 Called by ``bench.py --postgres URL`` after the SQLite figures, in the same measuring process:
 
 - ``pg_ingest_events_per_s``: ``pbr import`` of the pilot into an empty ledger on ``URL``;
-- ``pg_raw_copy_per_s``: psycopg ``COPY`` of the ledger's own stored rows (same number, same
-  bytes, read back from the ledger just written) into a table of the same shape (same columns,
-  same unique index), one ``COPY`` and one commit per batch of the importer's size — the physical
-  best that server offers for those rows in those transactions;
+- ``pg_raw_copy_per_s``: psycopg binary ``COPY`` of the ledger's own stored rows (same number,
+  same bytes, read back from the ledger just written) into a table of the same shape (same
+  columns and types, same unique index), one ``COPY`` and one commit per batch of the importer's
+  size — the physical best that server offers for those rows in those transactions (a binary
+  copy of these rows measured about 1.45 times as fast as a text one);
 - ``pg_rebuild_events_per_s``: the projection rebuild, against ``pg_raw_read_per_s``: a plain
   psycopg read of every stored row (server-side cursor) with ``json.loads`` of each state;
 - ``pg_payment_run_s``: a full payment run as of the pilot's last received date.
@@ -32,6 +33,7 @@ from ledger.views import Projection
 from tests.reliability.common import fresh_database
 
 _COLUMNS = "originator_id, originator_version, topic, state"
+_TYPES = ("uuid", "int8", "text", "bytea")  # the ledger's own columns' types
 
 
 def _psycopg_url(url: str) -> str:
@@ -49,7 +51,7 @@ def raw_copy(url: str, events_table: str) -> float:
             psycopg.connect(_psycopg_url(url)) as target:
         target.execute("DROP TABLE IF EXISTS pbr_bench_raw")
         target.execute("CREATE TABLE pbr_bench_raw (id BIGSERIAL PRIMARY KEY, "
-                       "originator_id UUID NOT NULL, originator_version INTEGER NOT NULL, "
+                       "originator_id UUID NOT NULL, originator_version BIGINT NOT NULL, "
                        "topic TEXT NOT NULL, state BYTEA NOT NULL)")
         target.execute("CREATE UNIQUE INDEX pbr_bench_raw_aggregate_idx "
                        "ON pbr_bench_raw (originator_id, originator_version)")
@@ -59,8 +61,9 @@ def raw_copy(url: str, events_table: str) -> float:
             rows.execute(f"SELECT {_COLUMNS} FROM {events_table} ORDER BY id")
             while batch := rows.fetchmany(BATCH_SIZE):
                 started = time.perf_counter()
-                with target.cursor() as cursor, \
-                        cursor.copy(f"COPY pbr_bench_raw ({_COLUMNS}) FROM STDIN") as copy:
+                with target.cursor() as cursor, cursor.copy(
+                        f"COPY pbr_bench_raw ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(_TYPES)
                     for row in batch:
                         copy.write_row(row)
                 target.commit()

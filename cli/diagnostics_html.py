@@ -117,10 +117,13 @@ def _note(site: str, periods: list[dict[str, Any]], least: int) -> str:
 
 def _charts(periods: list[dict[str, Any]], least: int) -> str:
     sites = sorted({s for p in periods for s in _providers_by_site(p["groups"])})
-    charts = ["".join(svgs) for svgs in _site_charts(periods, least)]
+    drawn = _site_charts(periods, least)
+    charts = ["".join(svgs) for svgs in drawn]
     if len(periods) > 1:
-        charts = [chart + _note(site, periods, least) for site, chart in zip(sites, charts,
-                                                                             strict=True)]
+        # A site whose completion-rate chart would be empty shows its note in place of it.
+        notes = [_note(site, periods, least) for site in sites]
+        charts = [svgs[0] + note if note else "".join(svgs)
+                  for svgs, note in zip(drawn, notes, strict=True)]
     return '<div class="sites">' + "".join(f"<figure>{c}</figure>" for c in charts) + "</div>"
 
 

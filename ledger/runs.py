@@ -348,8 +348,9 @@ def check_forward(earlier: Sequence[PaymentRun.Taken], as_of: date, known_on: da
 @cycle_collection_paused()
 def take_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
     """RULES.md §5: take and record a run as of E known on K, refused unless it moves forward."""
-    check_forward(recorded_runs(ledger), as_of, known_on)
-    run = preview_run(ledger, as_of, known_on)
+    earlier = recorded_runs(ledger)  # read once: decoding every earlier run is not cheap
+    check_forward(earlier, as_of, known_on)
+    run = _preview(ledger, as_of, known_on, earlier)
     save_run(ledger, run)
     return run
 
@@ -375,7 +376,13 @@ def save_run(ledger: Ledger, run: PaymentRun) -> None:
 @cycle_collection_paused()
 def preview_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
     """The run as of E known on K exactly as it would be recorded next; records nothing."""
-    earlier = recorded_runs(ledger)
+    return _preview(ledger, as_of, known_on, recorded_runs(ledger))
+
+
+def _preview(ledger: Ledger, as_of: date, known_on: date, earlier: list[PaymentRun.Taken],
+             ) -> PaymentRun:
+    """The next run after the runs ``earlier`` (every recorded run, in order), which it takes
+    over: the list is emptied once the lines are computed, so their decoded lines go then."""
     rulesets = ledger.rulesets()
     projection = Projection.existing(ledger)
     if projection is not None and projection.serves(as_of, known_on):
@@ -386,7 +393,7 @@ def preview_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
         position = ledger.max_position()
         computed = compute_run(ledger, as_of, known_on, rulesets, position, earlier)
     sequence = len(earlier) + 1
-    del earlier
+    earlier.clear()
     lines, overpayments = computed.lines, computed.overpayments
     del computed
     provider_totals, site_totals = totals(lines, "provider"), totals(lines, "site")
@@ -403,7 +410,12 @@ def preview_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
 
 
 def find_run(ledger: Ledger, run_id: str) -> PaymentRun.Taken | None:
-    return next((run for run in recorded_runs(ledger) if run.run_id == run_id), None)
+    """The run ``run_id``: its own stream read (a run is the one event of a stream named by its
+    id), not every run decoded to find it; from the runs kept once :func:`remember_runs` is on."""
+    if ledger.__dict__.get("_kept_runs") is not None:
+        return next((run for run in recorded_runs(ledger) if run.run_id == run_id), None)
+    return next((event for event in ledger.events.get(PaymentRun.create_id(run_id))
+                 if isinstance(event, PaymentRun.Taken) and event.run_id == run_id), None)
 
 
 def _run_context(ledger: Ledger, run: PaymentRun.Taken,

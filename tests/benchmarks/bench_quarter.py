@@ -27,6 +27,10 @@ Then the close, each step through the service function its command calls:
 - ``verify_s``: ``pbr verify`` of the whole ledger;
 - ``quarter_close_s``: their sum.
 
+Beside each, its processor time (``catch_up_cpu_s``, …, ``quarter_close_cpu_s``: this process
+and the workers it ended, user and system; on PostgreSQL the server's is not counted), which a
+machine shared with other work disturbs far less than elapsed time.
+
 On PostgreSQL the same keys start with ``pg_``; **the database is emptied** first.
 
 On its own, on a pilot kept by ``bench.py --keep``::
@@ -37,6 +41,7 @@ On its own, on a pilot kept by ``bench.py --keep``::
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -56,6 +61,13 @@ from ledger.runs import find_run, replay_run, take_run  # noqa: E402
 from ledger.store import Ledger  # noqa: E402
 from ledger.views import Projection  # noqa: E402
 from projections.payments import lines_digest  # noqa: E402
+
+
+def _processor_s() -> float:
+    """Processor seconds (user and system) of this process and its ended children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _received(line: str) -> str:
@@ -142,12 +154,14 @@ def prepare(url: str, before: Path, first: date, last: date, say: Any) -> float:
 def close(url: str, new: Path, last: date, statement: Path, say: Any) -> dict[str, Any]:
     """The timed close: each step's seconds, and what it produced."""
     steps: dict[str, float] = {}
+    work_s: dict[str, float] = {}
 
     def timed(key: str, message: str, work: Any) -> Any:
         say(f"quarter close: {message}")
-        started = time.perf_counter()
+        started, worked = time.perf_counter(), _processor_s()
         found = work()
         steps[key] = time.perf_counter() - started
+        work_s[f"{key[:-2]}_cpu_s"] = _processor_s() - worked
         return found
 
     ledger = Ledger(url)
@@ -178,6 +192,8 @@ def close(url: str, new: Path, last: date, statement: Path, say: Any) -> dict[st
         raise SystemExit(f"quarter close: replay identical {identical}, verified {verified.ok}")
     return {"quarter_close_s": round(sum(steps.values()), 2),
             **{key: round(seconds, 2) for key, seconds in steps.items()},
+            "quarter_close_cpu_s": round(sum(work_s.values()), 2),
+            **{key: round(seconds, 2) for key, seconds in work_s.items()},
             "quarter_close_accepted": accepted, "quarter_run_lines": len(run.lines),
             "quarter_statement_kb": round(statement.stat().st_size / 1024)}
 

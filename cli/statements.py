@@ -70,36 +70,46 @@ def write_csv(run: dict[str, Any], folder: Path) -> list[Path]:
     return written
 
 
-def _put(cell: Any, value: Any) -> None:
-    """A cell's value: a date as a real date; a ``Decimal`` as a number written from its own
-    digits. openpyxl would format a ``Decimal`` through a float (``"%.16g"``), which writes
-    99999999999.99 as 99999999999.99001; the Decimal's text, typed as a number, is exact."""
+def _cell(sheet: Any, value: Any) -> Any:
+    """A cell's value as written: a date as a real date; a ``Decimal`` as a number written from
+    its own digits. openpyxl would format a ``Decimal`` through a float (``"%.16g"``), which
+    writes 99999999999.99 as 99999999999.99001; the Decimal's text, typed as a number, is exact.
+    Any other value is written as it is."""
+    from openpyxl.cell import WriteOnlyCell
+
     if isinstance(value, Decimal):
-        cell.value = format(value, "f")
+        cell = WriteOnlyCell(sheet, value=format(value, "f"))
         cell.data_type = "n"
         cell.number_format = AMOUNT_FORMAT
-    elif isinstance(value, date):
-        cell.value = value
+        return cell
+    if isinstance(value, date):
+        cell = WriteOnlyCell(sheet, value=value)
         cell.number_format = DATE_FORMAT
-    else:
-        cell.value = value
+        return cell
+    return value
 
 
 def _sheet(workbook: Any, title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """One sheet, streamed: its layout first (a write-only sheet takes it before any row), then
+    the bold header row and the rows, each written out as it is appended."""
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
     sheet = workbook.create_sheet(title)
-    sheet.append(columns)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for number, row in enumerate(rows, start=2):
-        for column, value in enumerate(row, start=1):
-            _put(sheet.cell(row=number, column=column), value)
     for column, name in enumerate(columns, start=1):
         widest = max([len(name), *(len(_csv_cell(row[column - 1])) for row in rows)])
         sheet.column_dimensions[get_column_letter(column)].width = min(widest + 2, 60)
     sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    header = []
+    for name in columns:
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+    for row in rows:
+        sheet.append([_cell(sheet, value) for value in row])
 
 
 def write_xlsx(run: dict[str, Any], path: Path) -> None:
@@ -107,8 +117,7 @@ def write_xlsx(run: dict[str, Any], path: Path) -> None:
     wide as their content, real dates and exact two-place amounts."""
     from openpyxl import Workbook
 
-    workbook = Workbook()
-    workbook.remove(workbook.active)
+    workbook = Workbook(write_only=True)  # a national run's lines are streamed, not held
     for name, columns, rows in SECTIONS:
         _sheet(workbook, name.capitalize(), columns, rows(run))
     workbook.save(path)

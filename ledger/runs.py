@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,15 +20,17 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
+from sqlalchemy import text as sql_text
 
 from ledger.chain import head_at
+from ledger.codec import EventDecoder
 from ledger.dispute_events import upheld_adjustments
 from ledger.events import RecordEvent
 from ledger.failures import lost_race
 from ledger.memory import cycle_collection_paused
 from ledger.refusals import Refused
 from ledger.rulesets import Ruleset, select_ruleset
-from ledger.store import Ledger
+from ledger.store import RECORD_TOPICS_LIKE, Ledger
 from ledger.views import Projection
 from projections.engine import derive_all
 from projections.payments import (
@@ -223,12 +225,30 @@ def _inputs(ledger: Ledger, position: int, known_on: date,
             ) -> tuple[dict[str, list[RecordEvent]], list[Adjustment]]:
     """The records up to ``position`` received on or before K, and the upheld adjustments."""
     by_client: dict[str, list[RecordEvent]] = defaultdict(list)
-    for at, event in ledger.notifications():
-        if at > position:
-            break
-        if isinstance(event, RecordEvent) and event.received_on <= known_on:
+    for event in record_events(ledger, position):
+        if event.received_on <= known_on:
             by_client[event.client].append(event)
     return dict(by_client), upheld_adjustments(ledger, position, known_on)
+
+
+def record_events(ledger: Ledger, position: int) -> Iterator[RecordEvent]:
+    """Every record up to ``position``, in the order recorded.
+
+    Read through one plain query of the record topics and decoded in bulk (:mod:`ledger.codec`,
+    the same objects the library's mapper builds), as the projection rebuild reads them: a
+    replay reads every record of the ledger, and the library's read of each notification costs
+    several times the decoding.
+    """
+    decoder = EventDecoder(ledger.mapper)
+    query = sql_text(f"SELECT topic, originator_id, originator_version, state "
+                 f"FROM {ledger._events_table.fullname} WHERE id <= :position "
+                 "AND topic LIKE :records ORDER BY id")
+    with ledger.datastore.transaction(commit=False) as session:
+        rows = session.connection().execute(query, {"position": position,
+                                                    "records": RECORD_TOPICS_LIKE})
+        while page := rows.fetchmany(5000):
+            for topic, stream, version, state in page:
+                yield decoder.decode(topic, stream, version, state)
 
 
 @cycle_collection_paused()
@@ -328,8 +348,9 @@ def check_forward(earlier: Sequence[PaymentRun.Taken], as_of: date, known_on: da
 @cycle_collection_paused()
 def take_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
     """RULES.md §5: take and record a run as of E known on K, refused unless it moves forward."""
-    check_forward(recorded_runs(ledger), as_of, known_on)
-    run = preview_run(ledger, as_of, known_on)
+    earlier = recorded_runs(ledger)  # read once: decoding every earlier run is not cheap
+    check_forward(earlier, as_of, known_on)
+    run = _preview(ledger, as_of, known_on, earlier)
     save_run(ledger, run)
     return run
 
@@ -355,7 +376,13 @@ def save_run(ledger: Ledger, run: PaymentRun) -> None:
 @cycle_collection_paused()
 def preview_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
     """The run as of E known on K exactly as it would be recorded next; records nothing."""
-    earlier = recorded_runs(ledger)
+    return _preview(ledger, as_of, known_on, recorded_runs(ledger))
+
+
+def _preview(ledger: Ledger, as_of: date, known_on: date, earlier: list[PaymentRun.Taken],
+             ) -> PaymentRun:
+    """The next run after the runs ``earlier`` (every recorded run, in order), which it takes
+    over: the list is emptied once the lines are computed, so their decoded lines go then."""
     rulesets = ledger.rulesets()
     projection = Projection.existing(ledger)
     if projection is not None and projection.serves(as_of, known_on):
@@ -366,7 +393,7 @@ def preview_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
         position = ledger.max_position()
         computed = compute_run(ledger, as_of, known_on, rulesets, position, earlier)
     sequence = len(earlier) + 1
-    del earlier
+    earlier.clear()
     lines, overpayments = computed.lines, computed.overpayments
     del computed
     provider_totals, site_totals = totals(lines, "provider"), totals(lines, "site")
@@ -383,7 +410,12 @@ def preview_run(ledger: Ledger, as_of: date, known_on: date) -> PaymentRun:
 
 
 def find_run(ledger: Ledger, run_id: str) -> PaymentRun.Taken | None:
-    return next((run for run in recorded_runs(ledger) if run.run_id == run_id), None)
+    """The run ``run_id``: its own stream read (a run is the one event of a stream named by its
+    id), not every run decoded to find it; from the runs kept once :func:`remember_runs` is on."""
+    if ledger.__dict__.get("_kept_runs") is not None:
+        return next((run for run in recorded_runs(ledger) if run.run_id == run_id), None)
+    return next((event for event in ledger.events.get(PaymentRun.create_id(run_id))
+                 if isinstance(event, PaymentRun.Taken) and event.run_id == run_id), None)
 
 
 def _run_context(ledger: Ledger, run: PaymentRun.Taken,

@@ -15,6 +15,9 @@ named in the issue, on the same rows in the same run:
   sample of clients — one ``save`` per record, then one event-store read per client (what
   ``repository.get`` does) followed by the pure derivation.
 
+Then the quarter close (``bench_quarter.py``: ``quarter_close_s`` and its steps) on each backend,
+and with ``--postgres`` the rebuild with one worker and with two (``bench_scale.py``).
+
 ``peak_rss_mb`` is the largest resident size of this process or of any of its workers.
 
 Beside them, what bounds the rebuild: ``naive_read_us_per_event`` and ``derive_us_per_event``
@@ -53,7 +56,7 @@ from ledger.runs import take_run  # noqa: E402
 from ledger.store import Ledger  # noqa: E402
 from ledger.views import Projection  # noqa: E402
 from projections.engine import derive_client  # noqa: E402
-from tests.benchmarks import bench_integrity  # noqa: E402
+from tests.benchmarks import bench_integrity, bench_quarter, bench_scale  # noqa: E402
 from tests.benchmarks.bench_commissioning import measure as measure_commissioning  # noqa: E402
 from tests.benchmarks.bench_postgres import bench_postgres  # noqa: E402
 from tests.benchmarks.bench_web import web_pages  # noqa: E402
@@ -302,6 +305,7 @@ def bench(pilot: Path, clients: int, naive_clients: int, folder: Path,
         "web_peak_rss_mb": peak_rss_mb(),
     }
     result.update(bench_integrity.measure(pilot, folder, as_of, result, say))
+    result.update(bench_quarter.measure(pilot, folder, postgres, say))
     result["peak_rss_mb"] = peak_rss_mb()
     return result
 
@@ -311,6 +315,7 @@ def postgres_figures(pilot: Path, url: str, as_of: date, cpus: int, derive_s: fl
     """The PostgreSQL figures (:mod:`bench_postgres`), with the rebuild's ceiling on that server:
     the plain psycopg read in place of the plain SQLite read (:func:`ceilings`)."""
     figures = bench_postgres(pilot, url, as_of, say)
+    figures.update(bench_scale.measure(url, as_of, say))  # on the ledger those figures left
     raw_read_s = 1 / figures["pg_raw_read_per_s"]
     ceiling = cpus / (raw_read_s + derive_s) * raw_read_s
     figures["pg_rebuild_ratio_ceiling"] = round(ceiling, 3)

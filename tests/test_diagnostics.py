@@ -238,8 +238,11 @@ def test_the_html_page_stands_alone_with_a_chart_per_site(tmp_path):
                  "--html", page, "--db", db)
     assert result.exit_code == 0, result.stderr
     html = page.read_text()
-    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 2  # site S1: 2 charts
-    assert "Site S1: flags per quarter" in html and "Site S1: successful completions" in html
+    # Site S1: its flags per quarter, and, as no provider had the baseline's 30 discharges in a
+    # quarter, the note saying why its completion rates are not drawn in place of an empty chart.
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 1
+    assert "Site S1: flags per quarter" in html and "Site S1: successful completions" not in html
+    assert "Site S1: no provider had 30 discharges in a quarter" in html
     # Nothing is fetched: no scripts, links, images or imports; url() only names the page's
     # own clip paths (url(#...)); no src or href points off the page.
     for fetch in (r"<script", r"<link", r"<img", r"@import", r"url\((?!#)",

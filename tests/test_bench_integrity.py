@@ -27,7 +27,9 @@ def test_a_small_benchmark_run_prints_the_verify_chain_and_encryption_figures(tm
     result = json.loads(printed)
     assert INTEGRITY_KEYS <= set(result)
     assert result["verify_events_per_s"] > 0 and result["ingest_ratio_encrypted"] > 0
-    assert -1 < result["chain_import_cost"] < 1
+    # A share of the unchained import's rate; below 1 as long as the chained import stored
+    # anything. Its lower side is the noise of two timings of 200 clients, so it is not bounded.
+    assert result["chain_import_cost"] < 1
     assert result["ingest_encrypted_vs_plain_cpu"] > 0 < result["rebuild_encrypted_vs_plain_cpu"]
     assert result["ingest_encrypted_of_plain"] == pytest.approx(
         result["ingest_ratio_encrypted"] / result["ingest_ratio_plain_twin"], rel=0.1)

@@ -77,11 +77,13 @@ def _trend_charts(site: str, periods: list[dict[str, Any]], least: int) -> list[
             enough = group["indicators"]["discharges"] >= least
             rates.setdefault(group["provider"], [None] * len(periods))[n] = (
                 _percent(group["indicators"]["completion_rate"]) if enough else None)
-    return [bar_chart(f"Site {site}: flags per quarter", labels, flags, y_label="flags",
-                      unit="count", x_label="quarter", stacked=False, width=4.6, height=2.3),
-            line_chart(f"Site {site}: successful completions", labels, rates,
-                       y_label="of discharges", unit="%", x_label="quarter", width=4.6,
-                       height=2.3)]
+    charts = [bar_chart(f"Site {site}: flags per quarter", labels, flags, y_label="flags",
+                        unit="count", x_label="quarter", stacked=False, width=4.6, height=2.3)]
+    if any(rate is not None for series in rates.values() for rate in series):
+        charts.append(line_chart(f"Site {site}: successful completions", labels, rates,
+                                 y_label="of discharges", unit="%", x_label="quarter",
+                                 width=4.6, height=2.3))
+    return charts  # no completion chart where none could be drawn (see _note)
 
 
 def _quarter_label(day: str) -> str:
@@ -117,13 +119,10 @@ def _note(site: str, periods: list[dict[str, Any]], least: int) -> str:
 
 def _charts(periods: list[dict[str, Any]], least: int) -> str:
     sites = sorted({s for p in periods for s in _providers_by_site(p["groups"])})
-    drawn = _site_charts(periods, least)
-    charts = ["".join(svgs) for svgs in drawn]
-    if len(periods) > 1:
-        # A site whose completion-rate chart would be empty shows its note in place of it.
-        notes = [_note(site, periods, least) for site in sites]
-        charts = [svgs[0] + note if note else "".join(svgs)
-                  for svgs, note in zip(drawn, notes, strict=True)]
+    charts = ["".join(svgs) for svgs in _site_charts(periods, least)]
+    if len(periods) > 1:  # a site without a completion chart says why in its place
+        charts = [chart + _note(site, periods, least) for site, chart in zip(sites, charts,
+                                                                             strict=True)]
     return '<div class="sites">' + "".join(f"<figure>{c}</figure>" for c in charts) + "</div>"
 
 

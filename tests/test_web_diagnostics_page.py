@@ -131,7 +131,10 @@ def test_the_forms_period_known_on_date_and_quarters_are_honoured(served):
     assert "<summary>2013 Q2 (2013-04-01 to 2013-06-30)</summary>" in quarters
     assert "Concerns per provider, quarter by quarter" in quarters
     assert re.search(r"<td>P1 at site S3</td><td>Adverse outcome</td><td></td>", quarters)
-    assert len(_charts(quarters)) == 6  # per site: flags and completions by quarter
+    # Per site its flags by quarter, and its completions by quarter only where a provider of it
+    # had 30 discharges in a quarter (S3's three providers, 40 each): S1 and S2 have none drawn.
+    assert len(_charts(quarters)) == 4
+    assert "drawn only for the quarters in which it had at least 30 discharges" in quarters
 
 
 @pytest.mark.parametrize("query, words", [

@@ -36,9 +36,13 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
 
 os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager fetch a browser
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+# While a form's answer loads, an element found on the old page goes stale: look again.
+RELOADING = (StaleElementReferenceException,)
 
 
 def _free_port() -> int:
@@ -164,7 +168,8 @@ def test_a_panel_member_and_providers_use_the_web_view_in_a_real_browser(site, b
     browser.get(f"{base}/disputes/{dispute_id}")
     browser.find_element(By.NAME, "note").send_keys("Custody record checked.")
     browser.find_element(By.CSS_SELECTOR, "form[action$='/notes'] button").click()
-    WebDriverWait(browser, 20).until(lambda d: "Custody record checked." in d.find_element(
+    WebDriverWait(browser, 20, ignored_exceptions=RELOADING).until(
+        lambda d: "Custody record checked." in d.find_element(
         By.CSS_SELECTOR, "ol.notes").text if d.find_elements(By.CSS_SELECTOR, "ol.notes")
         else False)
     browser.find_element(By.CSS_SELECTOR, "input[value=upheld]").click()
@@ -172,8 +177,8 @@ def test_a_panel_member_and_providers_use_the_web_view_in_a_real_browser(site, b
     browser.find_element(By.CSS_SELECTOR, "form[action$='/resolution'] textarea[name=reason]") \
         .send_keys("The offence stands; the payment is taken back.")
     browser.find_element(By.CSS_SELECTOR, "form[action$='/resolution'] button").click()
-    WebDriverWait(browser, 20).until(lambda d: "Upheld" in d.find_element(By.TAG_NAME,
-                                                                           "main").text)
+    WebDriverWait(browser, 20, ignored_exceptions=RELOADING).until(
+        lambda d: "Upheld" in d.find_element(By.TAG_NAME, "main").text)
     shoot(browser, "dispute")
     dispute = read_dispute(served.ledger, dispute_id)
     assert (dispute.raised_by, dispute.resolved_by, dispute.resolution) == ("pia", "pat",

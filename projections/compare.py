@@ -88,12 +88,23 @@ def differing_outcomes(first: Ruleset, other: Ruleset) -> frozenset[str] | None:
     recovery cycles, §3). Otherwise an outcome is derived again when either ruleset switches it
     on and their terms for it differ; 1.1 and 1.3 go together (at most one per cycle).
     """
-    if any(getattr(first, name) != getattr(other, name) for name in RULESET_WIDE):
+    if _ruleset_wide_differs(first, other) or _windows_differ(first, other):
         return None
+    return _set_differently(first, other)
+
+
+def _ruleset_wide_differs(first: Ruleset, other: Ruleset) -> bool:
+    return any(getattr(first, name) != getattr(other, name) for name in RULESET_WIDE)
+
+
+def _windows_differ(first: Ruleset, other: Ruleset) -> bool:
+    """Whether 1.2's window (or 1.2 being on at all) differs between the two rulesets."""
     finals = first.outcomes.drug_free_final, other.outcomes.drug_free_final
-    windows = {None if f is None else f.window for f in finals}
-    if len(windows) > 1:
-        return None
+    return len({None if f is None else f.window for f in finals}) > 1
+
+
+def _set_differently(first: Ruleset, other: Ruleset) -> frozenset[str]:
+    """The outcomes whose terms differ; 1.1 and 1.3 together (at most one per cycle)."""
     found = {name for name in OPTIONS
              if getattr(first.outcomes, name) != getattr(other.outcomes, name)}
     if found & INITIAL_ALTERNATIVES:
@@ -110,21 +121,14 @@ def window_alone_differs(first: Ruleset, other: Ruleset) -> frozenset[str] | Non
     journeys fall into the same cycles under both rulesets (every client with one journey) is
     worked out alike by both but for those outcomes (:func:`cycles_differ`).
     """
-    if any(getattr(first, name) != getattr(other, name) for name in RULESET_WIDE):
-        return None
-    finals = first.outcomes.drug_free_final, other.outcomes.drug_free_final
-    if len({None if f is None else f.window for f in finals}) == 1:
+    if _ruleset_wide_differs(first, other) or not _windows_differ(first, other):
         return None
     for ruleset in (first, other):
         for name in OFFENDING:
             params = getattr(ruleset.outcomes, name)
             if params is not None and params.measure == "cohort":
                 return None
-    found = {name for name in OPTIONS
-             if getattr(first.outcomes, name) != getattr(other.outcomes, name)}
-    if found & INITIAL_ALTERNATIVES:
-        found |= INITIAL_ALTERNATIVES
-    return frozenset(found)
+    return _set_differently(first, other)
 
 
 def uncompleted_alike(first: Ruleset, other: Ruleset, only: frozenset[str]) -> bool:
